@@ -427,7 +427,7 @@ Deno.test("LifoQueue: returns the most recent item first", async () => {
 });
 
 Deno.test("no promise from queues/ causes an unhandled rejection when ignored", async () => {
-  const unhandled = await unhandledRejections(async () => {
+  const unhandled = await unhandledRejections(() => {
     const q = new Queue<number>(1);
     q.putNowait(0);
     const pq = new PriorityQueue<number>(0, () => {
