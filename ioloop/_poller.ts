@@ -256,6 +256,11 @@ export class Poller {
         // Skip fds removed, or removed and added again, by an earlier
         // handler of this round; report only what is still asked for.
         if (this.#regs.get(reg.fd) !== reg) continue;
+        if (revents & POLLNVAL) {
+          // The fd was closed while watched: poll() would report it at once,
+          // forever. Report ERROR once and stop polling it.
+          this.#regs.delete(reg.fd);
+        }
         const events = fromPollEvents(revents) & (reg.events | ERROR);
         if (events !== 0) this.#onReady(reg.fd, events);
         // A handler that closed the poller has released it already.
