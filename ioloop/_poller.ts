@@ -55,6 +55,27 @@ export const pollerStats = {
   maxOutstanding: 0,
 };
 
+let idleWaiters: (() => void)[] = [];
+
+/**
+ * Resolves once no `poll()` call of any poller is pending, e.g. right after
+ * the call that `IOLoop.close()` woke has returned. For tests that end just
+ * after a close and must pass the op sanitizer.
+ */
+export function pollersIdle(): Promise<void> {
+  if (pollerStats.outstanding === 0) return Promise.resolve();
+  return new Promise((resolve) => idleWaiters.push(resolve));
+}
+
+function settledOne(): void {
+  pollerStats.outstanding--;
+  if (pollerStats.outstanding === 0 && idleWaiters.length > 0) {
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
 /** The libc to open on this platform, or an error saying why there is none. */
 function libcPath(): string {
   switch (Deno.build.os) {
@@ -235,7 +256,7 @@ export class Poller {
 
   #settled(result: number, regs: Registration[], shorts: Int16Array): void {
     this.#pending = false;
-    pollerStats.outstanding--;
+    settledOne();
     if (this.#wakeSent && (shorts[3]! & POLLIN)) {
       this.#lib.symbols.read(
         this.#wakeRead,
