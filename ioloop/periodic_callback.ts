@@ -159,10 +159,9 @@ export class PeriodicCallback {
     this.#updateNext(loop.time());
     try {
       this.#timeout = loop.addTimeout(this.#nextTimeout, this.#run, generation);
-    } catch (err) {
-      // The loop was closed under us: the beats end there.
+    } catch {
+      // The loop was closed while a call was pending: the beats end there.
       this.#running = false;
-      reportToLoop(loop, err, "PeriodicCallback");
     }
   }
 
