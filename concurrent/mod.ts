@@ -41,3 +41,7 @@ export * from "./chain_future.ts";
 export * from "./future_set_unless_cancelled.ts";
 export * from "./with_timeout.ts";
 export * from "./sleep.ts";
+export * from "./executor.ts";
+export * from "./dummy_executor.ts";
+export * from "./worker_executor.ts";
+export * from "./run_on_executor.ts";
