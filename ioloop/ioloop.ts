@@ -1,6 +1,10 @@
 // Copyright the squall authors. MIT license.
 
+import { chainFuture } from "../concurrent/chain_future.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
+import type { Executor } from "../concurrent/executor.ts";
+import { Future } from "../concurrent/future.ts";
+import { WorkerExecutor } from "../concurrent/worker_executor.ts";
 import {
   ERROR,
   type Fd,
@@ -214,6 +218,10 @@ export class IOLoop {
   #hold: ReturnType<typeof setTimeout> | null = null;
   #resolveStart: (() => void) | null = null;
   #previousCurrent: IOLoop | null = null;
+
+  // runInExecutor(null, ...): set by the user, or created on first use.
+  #executor: Executor | null = null;
+  #ownsExecutor = false;
 
   // fd handlers
   readonly #handlers = new Map<number, HandlerEntry>();
@@ -523,6 +531,15 @@ export class IOLoop {
     }
     this.#handlers.clear();
     poller?.close();
+    if (this.#ownsExecutor) {
+      this.#ownsExecutor = false;
+      try {
+        this.#executor?.shutdown?.();
+      } catch (err) {
+        this.#report(err, "shutting down the default executor");
+      }
+    }
+    this.#executor = null;
     if (currentLoop === this) currentLoop = null;
   }
 
@@ -750,6 +767,119 @@ export class IOLoop {
     ...args: A
   ): void {
     this.addCallback(cb, ...args);
+  }
+
+  /**
+   * Calls `cb(future)` on the loop once `future` is done. A promise is
+   * first turned into a {@linkcode Future}, so `cb` can read its outcome
+   * with `result()`/`exception()`. Errors from `cb` go to `onError`.
+   *
+   * @param future A `Future` or any promise-like.
+   * @param cb Called with the done `Future`.
+   *
+   * @example React to a promise on the loop
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const value = await new Promise((resolve) => {
+   *   loop.addFuture(Promise.resolve("ok"), (f) => resolve(f.result()));
+   * });
+   * assert.equal(value, "ok");
+   * loop.close();
+   * ```
+   */
+  addFuture<T>(
+    future: PromiseLike<T> | Future<T>,
+    cb: (future: Future<T>) => unknown,
+  ): void {
+    checkFunction(cb, "a future callback");
+    let target: Future<T>;
+    if (future instanceof Future) {
+      target = future;
+    } else if (isThenable(future)) {
+      target = new Future<T>();
+      chainFuture(future, target);
+    } else {
+      throw new TypeError("IOLoop.addFuture() expects a Future or a promise");
+    }
+    target.addDoneCallback((done) => this.addCallback(cb, done));
+  }
+
+  /**
+   * Runs `fn(...args)` on an executor and resolves with its result.
+   *
+   * @param executor The executor, or `null` for the loop's default: the one
+   * given to {@linkcode IOLoop.setDefaultExecutor}, else a
+   * `WorkerExecutor` the loop creates on first use and shuts down in
+   * `close()`. A `WorkerExecutor` runs `fn` in a Web Worker, so `fn` must be
+   * self-contained.
+   * @param fn The function to run.
+   * @param args Its arguments.
+   * @returns `fn`'s result, or a rejection with what it threw.
+   *
+   * @example Run a function on an inline executor
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import { DummyExecutor } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * loop.setDefaultExecutor(new DummyExecutor());
+   * const sum = await loop.runInExecutor(null, (a: number, b: number) => a + b, 2, 3);
+   * assert.equal(sum, 5);
+   * loop.close();
+   * ```
+   */
+  async runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Promise<Awaited<R>> {
+    checkFunction(fn, "runInExecutor()");
+    if (executor !== null && executor !== undefined) {
+      if (typeof (executor as { submit?: unknown }).submit !== "function") {
+        throw new TypeError(
+          "IOLoop.runInExecutor() expects an Executor (with submit()) or null",
+        );
+      }
+    } else {
+      if (this.#closed) {
+        throw new Error(
+          "Cannot run in the default executor: the IOLoop is closed",
+        );
+      }
+      if (this.#executor === null) {
+        this.#executor = new WorkerExecutor();
+        this.#ownsExecutor = true;
+      }
+      executor = this.#executor;
+    }
+    return await executor.submit(fn, ...args);
+  }
+
+  /**
+   * Sets the executor {@linkcode IOLoop.runInExecutor} uses when given
+   * `null`. The loop does not shut it down. A default executor the loop
+   * created itself is shut down.
+   *
+   * @param executor Any {@linkcode Executor}.
+   */
+  setDefaultExecutor(executor: Executor): void {
+    if (
+      executor === null || typeof executor !== "object" ||
+      typeof executor.submit !== "function"
+    ) {
+      throw new TypeError(
+        "IOLoop.setDefaultExecutor() expects an Executor (with submit())",
+      );
+    }
+    if (this.#ownsExecutor) {
+      this.#ownsExecutor = false;
+      this.#executor?.shutdown?.();
+    }
+    this.#executor = executor;
   }
 
   #runCallbacks = (): void => {

@@ -2,7 +2,9 @@
 
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { DummyExecutor } from "../concurrent/dummy_executor.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
+import { Future } from "../concurrent/future.ts";
 import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 
@@ -562,4 +564,128 @@ Deno.test("IOLoop exposes READ, WRITE and ERROR as Tornado's values", () => {
   assert.equal(IOLoop.READ, 0x001);
   assert.equal(IOLoop.WRITE, 0x004);
   assert.equal(IOLoop.ERROR, 0x008);
+});
+
+Deno.test("IOLoop.addFuture() calls back on the loop with a done Future", async (t) => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ makeCurrent: false, onError });
+  await t.step("a resolved promise", async () => {
+    // Boxed: resolving with a Future (a thenable) would adopt its value.
+    const { f } = await new Promise<{ f: Future<string> }>((resolve) => {
+      loop.addFuture(Promise.resolve("value"), (f) => resolve({ f }));
+    });
+    assert.ok(f instanceof Future);
+    assert.equal(f.result(), "value");
+  });
+  await t.step(
+    "a rejected promise, without an unhandled rejection",
+    async () => {
+      const { f } = await new Promise<{ f: Future<never> }>((resolve) => {
+        loop.addFuture(
+          Promise.reject(new Error("nope")),
+          (f) => resolve({ f }),
+        );
+      });
+      assert.equal((f.exception() as Error).message, "nope");
+    },
+  );
+  await t.step("a Future completed later, from a callback batch", async () => {
+    const source = new Future<number>();
+    const seen: string[] = [];
+    const got = new Promise<number>((resolve) => {
+      loop.addFuture(source, (f) => {
+        seen.push("done callback");
+        resolve(f.result());
+      });
+    });
+    loop.addCallback(() => {
+      seen.push("set");
+      source.setResult(5);
+      seen.push("after set");
+    });
+    assert.equal(await got, 5);
+    assert.deepEqual(seen, ["set", "after set", "done callback"]);
+  });
+  await t.step("errors in the callback go to onError", async () => {
+    await new Promise<void>((resolve) => {
+      loop.addFuture(Promise.resolve(1), function failing() {
+        throw new Error("cb failed");
+      });
+      loop.addFuture(Promise.resolve(2), () => loop.addCallback(resolve));
+    });
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.where, /failing/);
+  });
+  await t.step("bad arguments", () => {
+    assert.throws(
+      () => loop.addFuture(42 as unknown as Promise<number>, () => {}),
+      TypeError,
+    );
+    assert.throws(
+      () => loop.addFuture(Promise.resolve(), 1 as unknown as () => void),
+      TypeError,
+    );
+  });
+  loop.close();
+});
+
+Deno.test("IOLoop.runInExecutor() runs on the given or the default executor", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const inline = new DummyExecutor();
+  assert.equal(
+    await loop.runInExecutor(inline, (a: number, b: number) => a * b, 6, 7),
+    42,
+  );
+  await assert.rejects(
+    loop.runInExecutor(inline, () => {
+      throw new RangeError("inside");
+    }),
+    RangeError,
+  );
+  const used: string[] = [];
+  loop.setDefaultExecutor({
+    submit(fn, ...args) {
+      used.push("custom");
+      return inline.submit(fn, ...args);
+    },
+  });
+  assert.equal(
+    await loop.runInExecutor(null, () => "via default"),
+    "via default",
+  );
+  assert.deepEqual(used, ["custom"]);
+  await assert.rejects(
+    loop.runInExecutor({} as unknown as DummyExecutor, () => 1),
+    TypeError,
+  );
+  await assert.rejects(
+    loop.runInExecutor(null, 1 as unknown as () => number),
+    TypeError,
+  );
+  assert.throws(
+    () => loop.setDefaultExecutor(null as unknown as DummyExecutor),
+    TypeError,
+  );
+  loop.close();
+  await assert.rejects(loop.runInExecutor(null, () => 1), /closed/);
+});
+
+Deno.test("IOLoop's own default executor is a WorkerExecutor, shut down by close()", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  // Self-contained: it runs in a Web Worker, where `self` is a worker scope.
+  const where = await loop.runInExecutor(
+    null,
+    (n: number) =>
+      `${typeof (globalThis as { postMessage?: unknown }).postMessage}:${
+        n * 2
+      }`,
+    21,
+  );
+  assert.equal(where, "function:42");
+  assert.equal(
+    typeof (globalThis as { postMessage?: unknown }).postMessage,
+    "undefined",
+  );
+  // The sanitizers check that close() terminated the worker.
+  loop.close();
 });
