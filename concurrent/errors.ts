@@ -34,12 +34,18 @@ export class TimeoutError extends Error {
  *
  * @example Recognise a cancellation
  * ```ts
- * import { CancelledError } from "@squall/io/concurrent";
+ * import { CancelledError, Future } from "@squall/io/concurrent";
  * import assert from "node:assert/strict";
  *
- * const err: unknown = new CancelledError();
- * assert.ok(err instanceof CancelledError);
- * assert.equal((err as Error).name, "CancelledError");
+ * const f = new Future<number>();
+ * f.cancel();
+ * try {
+ *   await f;
+ *   assert.fail("a cancelled future does not resolve");
+ * } catch (err) {
+ *   assert.ok(err instanceof CancelledError);
+ *   assert.equal(err.name, "CancelledError");
+ * }
  * ```
  */
 export class CancelledError extends Error {
@@ -59,14 +65,15 @@ export class CancelledError extends Error {
  * Raised when an operation is not allowed in an object's current state,
  * such as setting the result of a {@linkcode Future} twice.
  *
- * @example Recognise a state error
+ * @example Set a result twice
  * ```ts
- * import { InvalidStateError } from "@squall/io/concurrent";
+ * import { Future, InvalidStateError } from "@squall/io/concurrent";
  * import assert from "node:assert/strict";
  *
- * const err = new InvalidStateError("Future already done");
- * assert.equal(err.name, "InvalidStateError");
- * assert.equal(err.message, "Future already done");
+ * const f = new Future<number>();
+ * f.setResult(1);
+ * assert.throws(() => f.setResult(2), InvalidStateError);
+ * assert.equal(new InvalidStateError("x").name, "InvalidStateError");
  * ```
  */
 export class InvalidStateError extends Error {

@@ -1,0 +1,976 @@
+// Copyright the squall authors. MIT license.
+
+import { chainFuture } from "../concurrent/chain_future.ts";
+import { TimeoutError } from "../concurrent/errors.ts";
+import type { Executor } from "../concurrent/executor.ts";
+import { Future } from "../concurrent/future.ts";
+import { WorkerExecutor } from "../concurrent/worker_executor.ts";
+import {
+  ERROR,
+  type Fd,
+  READ,
+  type TimeoutHandle,
+  WRITE,
+} from "./constants.ts";
+import { registerLoopReporter } from "./_loop_errors.ts";
+import { Poller } from "./_poller.ts";
+import { setErrorRouter } from "./_report.ts";
+import { TimerEntry, TimerHeap } from "./_timer_heap.ts";
+
+/**
+ * Receives errors thrown (or rejected) by code an {@linkcode IOLoop} runs on
+ * the user's behalf. `where` names it, e.g. `"callback tick"`.
+ */
+export type ErrorHandler = (err: unknown, where: string) => void;
+
+/** Called with the watched descriptor (as it was given) and its events. */
+export type FdHandler = (fd: Fd, events: number) => unknown;
+
+/** Options for the {@linkcode IOLoop} constructor. */
+export interface IOLoopOptions {
+  /**
+   * Make the new loop {@linkcode IOLoop.current}.
+   *
+   * @default {true}
+   */
+  makeCurrent?: boolean;
+  /**
+   * Where errors from callbacks, timeouts and handlers go.
+   *
+   * @default {a `console.error` that names the callback}
+   */
+  onError?: ErrorHandler;
+  /**
+   * The loop's monotonic clock in milliseconds; inject one for
+   * deterministic tests.
+   *
+   * @default {() => performance.now()}
+   */
+  time?: () => number;
+}
+
+/** Options for {@linkcode IOLoop.runSync}. */
+export interface RunSyncOptions {
+  /**
+   * Milliseconds on the loop's clock after which `runSync` rejects with
+   * `TimeoutError`.
+   *
+   * @default {undefined (no limit)}
+   */
+  timeout?: number;
+}
+
+/** Longest delay `setTimeout` takes without overflowing. */
+const MAX_DELAY = 2 ** 31 - 1;
+const EVENT_MASK = READ | WRITE | ERROR;
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
+let currentLoop: IOLoop | null = null;
+let configuredImpl: typeof IOLoop | null = null;
+let configuredOptions: IOLoopOptions = {};
+
+function defaultOnError(err: unknown, where: string): void {
+  console.error(`IOLoop: uncaught error in ${where}:`, err);
+}
+
+function defaultTime(): number {
+  return performance.now();
+}
+
+function describe(kind: string, fn: AnyFunction): string {
+  return `${kind} ${fn.name || "<anonymous>"}`;
+}
+
+function checkFunction(fn: unknown, what: string): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot schedule ${what}: expected a function, got ${typeof fn}`,
+    );
+  }
+}
+
+function fdNumber(fd: Fd): number {
+  const n = typeof fd === "number"
+    ? fd
+    : typeof fd === "object" && fd !== null &&
+        typeof (fd as { fileno?: unknown }).fileno === "function"
+    ? fd.fileno()
+    : undefined;
+  if (typeof n !== "number") {
+    throw new TypeError(
+      "Expected a file descriptor number or an object with a fileno() method",
+    );
+  }
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`Invalid file descriptor "${n}"`);
+  }
+  return n;
+}
+
+function checkEvents(events: unknown): number {
+  if (typeof events !== "number") {
+    throw new TypeError(`Expected an event mask number, got ${typeof events}`);
+  }
+  if (!Number.isInteger(events) || (events & ~EVENT_MASK) !== 0) {
+    throw new RangeError(
+      `Invalid event mask "${events}": use READ, WRITE and ERROR bits`,
+    );
+  }
+  return events;
+}
+
+function checkTime(value: unknown, what: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Expected ${what} to be a number, got ${typeof value}`);
+  }
+  if (Number.isNaN(value)) throw new RangeError(`Invalid ${what} "NaN"`);
+  return value;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+interface HandlerEntry {
+  fd: Fd;
+  handler: FdHandler;
+}
+
+/**
+ * Tornado's `IOLoop` over Deno's own event loop: timeouts, callbacks and
+ * file-descriptor handlers scheduled through one object, with Tornado's
+ * ordering and error-isolation guarantees.
+ *
+ * It is not a second scheduler. Work scheduled on a loop runs whether or not
+ * {@linkcode IOLoop.start} was called; `start()` only holds the program open
+ * until {@linkcode IOLoop.stop}. Timeouts share one host timer in front of a
+ * heap of deadlines; callbacks run in FIFO batches, one batch per turn of
+ * Deno's event loop (on `setImmediate`, never the clamped `setTimeout(0)`).
+ * Errors thrown, or promises rejected, by anything the loop runs go to the
+ * loop's `onError` and the loop carries on.
+ *
+ * Signals: Deno delivers `Deno.addSignalListener` callbacks on the main
+ * thread, so a listener may call any loop method; use
+ * {@linkcode IOLoop.addCallbackFromSignal} to defer the real work to the
+ * loop's next batch, as Tornado does from a signal handler.
+ *
+ * @example Run timeouts and callbacks in order
+ * ```ts
+ * import { IOLoop } from "@squall/io/ioloop";
+ * import assert from "node:assert/strict";
+ *
+ * const loop = new IOLoop({ makeCurrent: false });
+ * const seen: string[] = [];
+ * loop.callLater(5, () => {
+ *   seen.push("later");
+ *   loop.stop();
+ * });
+ * loop.addCallback(() => seen.push("first"));
+ * loop.addCallback(() => seen.push("second"));
+ * await loop.start();
+ * assert.deepEqual(seen, ["first", "second", "later"]);
+ * loop.close();
+ * ```
+ *
+ * @example Run one async function to completion
+ * ```ts
+ * import { IOLoop } from "@squall/io/ioloop";
+ * import assert from "node:assert/strict";
+ *
+ * const loop = new IOLoop({ makeCurrent: false });
+ * const answer = await loop.runSync(async () => {
+ *   await new Promise<void>((resolve) => loop.callLater(1, resolve));
+ *   return 42;
+ * });
+ * assert.equal(answer, 42);
+ * loop.close();
+ * ```
+ */
+export class IOLoop {
+  /** Event bit: readable. */
+  static readonly READ: number = READ;
+  /** Event bit: writable. */
+  static readonly WRITE: number = WRITE;
+  /** Event bit: error or hang-up (always reported). */
+  static readonly ERROR: number = ERROR;
+
+  readonly #time: () => number = defaultTime;
+  readonly #onError: ErrorHandler = defaultOnError;
+  #closed = false;
+
+  // Callbacks: flat [fn, args, fn, args, ...] run on the next setImmediate.
+  #queue: unknown[] = [];
+  #immediate: ReturnType<typeof setImmediate> | null = null;
+
+  // Timeouts: one host timer armed for the earliest deadline.
+  readonly #timers = new TimerHeap();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #armedAt = Infinity;
+
+  // start()/stop()
+  #running = false;
+  #inRunSync = false;
+  #stopRequested = false;
+  #hold: ReturnType<typeof setTimeout> | null = null;
+  #resolveStart: (() => void) | null = null;
+  #previousCurrent: IOLoop | null = null;
+
+  // runInExecutor(null, ...): set by the user, or created on first use.
+  #executor: Executor | null = null;
+  #ownsExecutor = false;
+
+  // fd handlers
+  readonly #handlers = new Map<number, HandlerEntry>();
+  #poller: Poller | null = null;
+
+  static {
+    setErrorRouter((err, where) => {
+      const loop = currentLoop;
+      if (loop === null) defaultOnError(err, where);
+      else loop.#report(err, where);
+    });
+  }
+
+  /**
+   * Returns this isolate's current loop, creating one on first use.
+   * `current(false)` returns `null` instead of creating one.
+   *
+   * @example Get the shared loop
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = IOLoop.current();
+   * assert.equal(IOLoop.current(), loop);
+   * loop.close();
+   * assert.equal(IOLoop.current(false), null);
+   * ```
+   */
+  static current(): IOLoop;
+  /**
+   * Returns the current loop, or `null` when there is none.
+   *
+   * @param instance `false`: never create a loop.
+   */
+  static current(instance: false): IOLoop | null;
+  static current(instance = true): IOLoop | null {
+    if (currentLoop === null && instance !== false) {
+      new IOLoop({ makeCurrent: true });
+    }
+    return currentLoop;
+  }
+
+  /**
+   * Same as {@linkcode IOLoop.current}`()` (Tornado's deprecated alias).
+   *
+   * @returns The current loop.
+   */
+  static instance(): IOLoop {
+    return IOLoop.current();
+  }
+
+  /**
+   * Sets the class that {@linkcode IOLoop.current} and `new IOLoop()` create,
+   * and default constructor options for it.
+   *
+   * @param impl `IOLoop` or a subclass of it.
+   * @param opts Defaults merged under each constructor call's options.
+   *
+   * @example Use a subclass everywhere
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * class TracingLoop extends IOLoop {}
+   * IOLoop.configure(TracingLoop);
+   * const loop = new IOLoop({ makeCurrent: false });
+   * assert.ok(loop instanceof TracingLoop);
+   * loop.close();
+   * IOLoop.configure(IOLoop);
+   * ```
+   */
+  static configure(impl: typeof IOLoop, opts: IOLoopOptions = {}): void {
+    if (
+      typeof impl !== "function" ||
+      (impl !== IOLoop && !(impl.prototype instanceof IOLoop))
+    ) {
+      throw new TypeError("IOLoop.configure() expects IOLoop or a subclass");
+    }
+    configuredImpl = impl === IOLoop ? null : impl;
+    configuredOptions = { ...opts };
+  }
+
+  /**
+   * Forgets the current loop; the next {@linkcode IOLoop.current}`()`
+   * creates a new one.
+   *
+   * @example Start afresh
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop();
+   * IOLoop.clearCurrent();
+   * assert.equal(IOLoop.current(false), null);
+   * loop.close();
+   * ```
+   */
+  static clearCurrent(): void {
+    currentLoop = null;
+  }
+
+  /**
+   * Creates a loop. After {@linkcode IOLoop.configure}, `new IOLoop()`
+   * returns an instance of the configured class.
+   *
+   * @param opts Options; see {@linkcode IOLoopOptions}.
+   */
+  constructor(opts: IOLoopOptions = {}) {
+    if (new.target === IOLoop && configuredImpl !== null) {
+      return new configuredImpl(opts);
+    }
+    const merged = { ...configuredOptions, ...opts };
+    if (merged.time !== undefined && typeof merged.time !== "function") {
+      throw new TypeError("IOLoop option time must be a function");
+    }
+    if (merged.onError !== undefined && typeof merged.onError !== "function") {
+      throw new TypeError("IOLoop option onError must be a function");
+    }
+    this.#time = merged.time ?? defaultTime;
+    this.#onError = merged.onError ?? defaultOnError;
+    registerLoopReporter(this, (err, where) => this.#report(err, where));
+    if (merged.makeCurrent ?? true) currentLoop = this;
+  }
+
+  /** Makes this loop {@linkcode IOLoop.current} (Tornado's `install`). */
+  install(): void {
+    currentLoop = this;
+  }
+
+  /** Makes this loop {@linkcode IOLoop.current}. */
+  makeCurrent(): void {
+    currentLoop = this;
+  }
+
+  /**
+   * The loop's monotonic clock, in milliseconds.
+   *
+   * @returns `performance.now()` unless a `time` option was given.
+   */
+  time(): number {
+    return this.#time();
+  }
+
+  /**
+   * Holds the program open until {@linkcode IOLoop.stop}; the loop is
+   * current meanwhile. If `stop()` was called while the loop was not
+   * running, resolves at once.
+   *
+   * @returns A promise that resolves when `stop()` is called; it rejects
+   * if the loop is closed or already running.
+   */
+  start(): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new Error("Cannot start a closed IOLoop"));
+    }
+    if (this.#running) {
+      return Promise.reject(new Error("The IOLoop is already running"));
+    }
+    if (this.#stopRequested) {
+      this.#stopRequested = false;
+      return Promise.resolve();
+    }
+    this.#running = true;
+    this.#previousCurrent = currentLoop;
+    currentLoop = this;
+    this.#keepAlive();
+    return new Promise((resolve) => {
+      this.#resolveStart = resolve;
+    });
+  }
+
+  /**
+   * Ends {@linkcode IOLoop.start}: its promise resolves and the program may
+   * exit. Pending callbacks and timeouts are kept and still run. Called
+   * while the loop is not running, makes the next `start()` return at once.
+   */
+  stop(): void {
+    if (!this.#running) {
+      if (!this.#closed) this.#stopRequested = true;
+      return;
+    }
+    this.#running = false;
+    if (this.#hold !== null) {
+      clearTimeout(this.#hold);
+      this.#hold = null;
+    }
+    if (currentLoop === this) currentLoop = this.#previousCurrent;
+    this.#previousCurrent = null;
+    const resolve = this.#resolveStart;
+    this.#resolveStart = null;
+    resolve?.();
+  }
+
+  /**
+   * Runs `fn` on the loop (as a callback), holding the program open until
+   * its result settles, and settles the same way.
+   *
+   * @param fn A function returning a value, a promise or a `Future`.
+   * @param opts `timeout`: reject with `TimeoutError` after this many ms.
+   * @returns `fn`'s result. Rejects with `TimeoutError` on timeout, and with
+   * an `Error` when the loop is already running (inside `start()` or
+   * another `runSync()`) or is stopped before `fn` finishes.
+   */
+  async runSync<T>(
+    fn: () => T | PromiseLike<T>,
+    opts: RunSyncOptions = {},
+  ): Promise<T> {
+    if (this.#inRunSync) {
+      throw new Error(
+        "Cannot call IOLoop.runSync() re-entrantly: the loop is already inside runSync()",
+      );
+    }
+    if (this.#running) {
+      throw new Error("Cannot call IOLoop.runSync(): the loop is running");
+    }
+    if (this.#closed) {
+      throw new Error("Cannot call IOLoop.runSync() on a closed IOLoop");
+    }
+    checkFunction(fn, "runSync()");
+    const { timeout } = opts;
+    if (timeout !== undefined) {
+      checkTime(timeout, "timeout");
+      if (timeout < 0) throw new RangeError(`Invalid timeout "${timeout}"`);
+    }
+    this.#stopRequested = false;
+    const started = this.start();
+    this.#inRunSync = true;
+    let handle: TimeoutHandle | null = null;
+    try {
+      const outcome = new Promise<T>((resolve, reject) => {
+        let pending: unknown;
+        this.addCallback(function runSyncCallback() {
+          try {
+            const result = fn();
+            pending = result;
+            if (isThenable(result)) result.then(resolve, reject);
+            else resolve(result);
+          } catch (err) {
+            reject(err);
+          }
+        });
+        if (timeout === undefined) return;
+        handle = this.callLater(timeout, function runSyncTimeout() {
+          // Like Tornado, cancel what can be cancelled (a Future).
+          const cancel = (pending as { cancel?: unknown } | null)?.cancel;
+          if (typeof cancel === "function") {
+            try {
+              cancel.call(pending);
+            } catch {
+              // Best effort: the timeout is what gets reported.
+            }
+          }
+          reject(new TimeoutError(`Operation timed out after ${timeout} ms`));
+        });
+      });
+      const stopped = started.then(() => {
+        throw new Error("IOLoop stopped before runSync()'s function finished");
+      });
+      stopped.catch(() => {});
+      return await Promise.race([outcome, stopped]);
+    } finally {
+      if (handle !== null) this.removeTimeout(handle);
+      this.#inRunSync = false;
+      this.stop();
+      this.#stopRequested = false;
+    }
+  }
+
+  /**
+   * Cancels every timeout, callback and handler of this loop and releases
+   * its host timer and poller, so nothing of it is left pending. A `poll(2)`
+   * already in flight returns within microseconds (it is woken through the
+   * self-pipe). Closing twice does nothing.
+   *
+   * @param allFds Also close every watched file descriptor (objects with a
+   * `close()` method are closed through it).
+   */
+  close(allFds = false): void {
+    if (this.#closed) return;
+    if (this.#running) this.stop();
+    this.#closed = true;
+    this.#stopRequested = false;
+    if (this.#immediate !== null) {
+      clearImmediate(this.#immediate);
+      this.#immediate = null;
+    }
+    this.#queue = [];
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#timers.clear();
+    const poller = this.#poller;
+    this.#poller = null;
+    if (allFds) {
+      for (const [n, { fd }] of this.#handlers) {
+        try {
+          const closer = typeof fd === "object"
+            ? (fd as { close?: unknown }).close
+            : undefined;
+          if (typeof closer === "function") closer.call(fd);
+          else poller?.closeFd(n);
+        } catch (err) {
+          this.#report(err, `closing fd ${n}`);
+        }
+      }
+    }
+    this.#handlers.clear();
+    poller?.close();
+    if (this.#ownsExecutor) {
+      this.#ownsExecutor = false;
+      try {
+        this.#executor?.shutdown?.();
+      } catch (err) {
+        this.#report(err, "shutting down the default executor");
+      }
+    }
+    this.#executor = null;
+    if (currentLoop === this) currentLoop = null;
+  }
+
+  /**
+   * Watches a raw OS file descriptor (a pipe, a socket, a tty) and calls
+   * `handler(fd, events)` whenever it is ready, level-triggered as in
+   * Tornado: as long as it stays ready. All fds of a loop share one
+   * nonblocking `poll(2)` call made through FFI.
+   *
+   * @param fd The descriptor, or an object with a `fileno()` method.
+   * @param handler Called with `fd` as given and the ready event bits.
+   * @param events A mask of {@linkcode IOLoop.READ} and
+   * {@linkcode IOLoop.WRITE}; `ERROR` is always reported.
+   * @throws {Error} Without `--allow-ffi`, on Windows, on a closed loop,
+   * when the fd is not open or is already registered.
+   *
+   * @example Wait for a pipe to become writable
+   * ```ts ignore
+   * import { IOLoop } from "@squall/io/ioloop";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * loop.addHandler(pipeWriteFd, (fd, events) => {
+   *   loop.removeHandler(fd);
+   * }, IOLoop.WRITE);
+   * ```
+   */
+  addHandler(fd: Fd, handler: FdHandler, events: number): void {
+    const n = fdNumber(fd);
+    checkFunction(handler, "a handler");
+    checkEvents(events);
+    if (this.#closed) {
+      throw new Error(`Cannot watch fd ${n}: the IOLoop is closed`);
+    }
+    if (this.#handlers.has(n)) {
+      throw new Error(`Cannot watch fd ${n}: it is already registered`);
+    }
+    const poller = this.#poller ??= new Poller((ready, ev) =>
+      this.#dispatch(ready, ev)
+    );
+    if (!poller.isOpen(n)) {
+      throw new Error(`Cannot watch fd ${n}: it is not an open descriptor`);
+    }
+    this.#handlers.set(n, { fd, handler });
+    poller.set(n, events);
+  }
+
+  /**
+   * Changes the events a watched descriptor is reported for.
+   *
+   * @param fd A descriptor passed to {@linkcode IOLoop.addHandler}.
+   * @param events The new mask of `READ` and `WRITE` bits.
+   * @throws {Error} When `fd` is not registered.
+   */
+  updateHandler(fd: Fd, events: number): void {
+    const n = fdNumber(fd);
+    checkEvents(events);
+    if (!this.#handlers.has(n) || this.#poller === null) {
+      throw new Error(`Cannot update fd ${n}: it is not registered`);
+    }
+    this.#poller.set(n, events);
+  }
+
+  /**
+   * Stops watching a descriptor (it is not closed). Unknown fds are
+   * ignored.
+   *
+   * @param fd A descriptor passed to {@linkcode IOLoop.addHandler}.
+   */
+  removeHandler(fd: Fd): void {
+    const n = fdNumber(fd);
+    if (this.#handlers.delete(n)) this.#poller?.delete(n);
+  }
+
+  /**
+   * Calls `cb(...args)` once the loop's clock reaches `deadline`. Due
+   * timeouts run in deadline order, ties in scheduling order.
+   *
+   * @param deadline A time on {@linkcode IOLoop.time}'s clock (ms).
+   * @param cb The function to call.
+   * @param args Its arguments.
+   * @returns A handle for {@linkcode IOLoop.removeTimeout}.
+   *
+   * @example Schedule on the loop's clock
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const fired = await new Promise<number>((resolve) => {
+   *   loop.addTimeout(loop.time() + 2, resolve, 7);
+   * });
+   * assert.equal(fired, 7);
+   * loop.close();
+   * ```
+   */
+  addTimeout<A extends unknown[]>(
+    deadline: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimeoutHandle {
+    checkTime(deadline, "deadline");
+    checkFunction(cb, "a timeout");
+    if (this.#closed) {
+      throw new Error("Cannot schedule a timeout: the IOLoop is closed");
+    }
+    const entry = this.#timers.push(deadline, cb as AnyFunction, args);
+    if (this.#timer === null || deadline < this.#armedAt) this.#arm(deadline);
+    return entry;
+  }
+
+  /**
+   * Calls `cb(...args)` after `delay` milliseconds.
+   *
+   * @param delay Milliseconds from now on the loop's clock.
+   * @param cb The function to call.
+   * @param args Its arguments.
+   * @returns A handle for {@linkcode IOLoop.removeTimeout}.
+   */
+  callLater<A extends unknown[]>(
+    delay: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimeoutHandle {
+    checkTime(delay, "delay");
+    return this.addTimeout(this.#time() + delay, cb, ...args);
+  }
+
+  /**
+   * Calls `cb(...args)` at time `when` of the loop's clock.
+   *
+   * @param when A time on {@linkcode IOLoop.time}'s clock (ms).
+   * @param cb The function to call.
+   * @param args Its arguments.
+   * @returns A handle for {@linkcode IOLoop.removeTimeout}.
+   */
+  callAt<A extends unknown[]>(
+    when: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimeoutHandle {
+    return this.addTimeout(when, cb, ...args);
+  }
+
+  /**
+   * Cancels a pending timeout. Removing one twice, one that already ran or
+   * one from another loop does nothing.
+   *
+   * @param handle What `addTimeout`, `callLater` or `callAt` returned.
+   */
+  removeTimeout(handle: TimeoutHandle): void {
+    if (!(handle instanceof TimerEntry)) return;
+    if (this.#timers.cancel(handle) && this.#timers.live === 0) {
+      // Nothing left: do not keep a host timer (and the program) alive.
+      this.#disarm();
+    }
+  }
+
+  /**
+   * Calls `cb(...args)` on the loop's next batch. Callbacks run in FIFO
+   * order; those added while a batch runs go to the next batch. Ignored
+   * once the loop is closed.
+   *
+   * @param cb The function to call.
+   * @param args Its arguments.
+   *
+   * @example Defer work to the next turn
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const sum = await new Promise<number>((resolve) => {
+   *   loop.addCallback((a: number, b: number) => resolve(a + b), 2, 3);
+   * });
+   * assert.equal(sum, 5);
+   * loop.close();
+   * ```
+   */
+  addCallback<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): void {
+    checkFunction(cb, "a callback");
+    if (this.#closed) return;
+    this.#queue.push(cb, args);
+    this.#immediate ??= setImmediate(this.#runCallbacks);
+  }
+
+  /**
+   * {@linkcode IOLoop.addCallback} for use from a signal listener. Deno runs
+   * `Deno.addSignalListener` listeners on the main thread between tasks, so
+   * this is the same as `addCallback`; it exists to name the intent, as in
+   * Tornado.
+   *
+   * @param cb The function to call.
+   * @param args Its arguments.
+   *
+   * @example Stop the loop on SIGTERM
+   * ```ts ignore
+   * import { IOLoop } from "@squall/io/ioloop";
+   *
+   * const loop = IOLoop.current();
+   * Deno.addSignalListener("SIGTERM", () => {
+   *   loop.addCallbackFromSignal(() => loop.stop());
+   * });
+   * await loop.start();
+   * ```
+   */
+  addCallbackFromSignal<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): void {
+    this.addCallback(cb, ...args);
+  }
+
+  /**
+   * Calls `cb(...args)` on the next batch, detached from the caller: its
+   * errors (a throw or a rejected promise) are only reported.
+   *
+   * @param cb The function to call.
+   * @param args Its arguments.
+   */
+  spawnCallback<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): void {
+    this.addCallback(cb, ...args);
+  }
+
+  /**
+   * Calls `cb(future)` on the loop once `future` is done. A promise is
+   * first turned into a {@linkcode Future}, so `cb` can read its outcome
+   * with `result()`/`exception()`. Errors from `cb` go to `onError`.
+   *
+   * @param future A `Future` or any promise-like.
+   * @param cb Called with the done `Future`.
+   *
+   * @example React to a promise on the loop
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const value = await new Promise((resolve) => {
+   *   loop.addFuture(Promise.resolve("ok"), (f) => resolve(f.result()));
+   * });
+   * assert.equal(value, "ok");
+   * loop.close();
+   * ```
+   */
+  addFuture<T>(
+    future: PromiseLike<T> | Future<T>,
+    cb: (future: Future<T>) => unknown,
+  ): void {
+    checkFunction(cb, "a future callback");
+    let target: Future<T>;
+    if (future instanceof Future) {
+      target = future;
+    } else if (isThenable(future)) {
+      target = new Future<T>();
+      chainFuture(future, target);
+    } else {
+      throw new TypeError("IOLoop.addFuture() expects a Future or a promise");
+    }
+    target.addDoneCallback((done) => this.addCallback(cb, done));
+  }
+
+  /**
+   * Runs `fn(...args)` on an executor and resolves with its result.
+   *
+   * @param executor The executor, or `null` for the loop's default: the one
+   * given to {@linkcode IOLoop.setDefaultExecutor}, else a
+   * `WorkerExecutor` the loop creates on first use and shuts down in
+   * `close()`. A `WorkerExecutor` runs `fn` in a Web Worker, so `fn` must be
+   * self-contained.
+   * @param fn The function to run.
+   * @param args Its arguments.
+   * @returns `fn`'s result, or a rejection with what it threw.
+   *
+   * @example Run a function on an inline executor
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import { DummyExecutor } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * loop.setDefaultExecutor(new DummyExecutor());
+   * const sum = await loop.runInExecutor(null, (a: number, b: number) => a + b, 2, 3);
+   * assert.equal(sum, 5);
+   * loop.close();
+   * ```
+   */
+  async runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Promise<Awaited<R>> {
+    checkFunction(fn, "runInExecutor()");
+    if (executor !== null && executor !== undefined) {
+      if (typeof (executor as { submit?: unknown }).submit !== "function") {
+        throw new TypeError(
+          "IOLoop.runInExecutor() expects an Executor (with submit()) or null",
+        );
+      }
+    } else {
+      if (this.#closed) {
+        throw new Error(
+          "Cannot run in the default executor: the IOLoop is closed",
+        );
+      }
+      if (this.#executor === null) {
+        this.#executor = new WorkerExecutor();
+        this.#ownsExecutor = true;
+      }
+      executor = this.#executor;
+    }
+    return await executor.submit(fn, ...args);
+  }
+
+  /**
+   * Sets the executor {@linkcode IOLoop.runInExecutor} uses when given
+   * `null`. The loop does not shut it down. A default executor the loop
+   * created itself is shut down.
+   *
+   * @param executor Any {@linkcode Executor}.
+   */
+  setDefaultExecutor(executor: Executor): void {
+    if (
+      executor === null || typeof executor !== "object" ||
+      typeof executor.submit !== "function"
+    ) {
+      throw new TypeError(
+        "IOLoop.setDefaultExecutor() expects an Executor (with submit())",
+      );
+    }
+    if (this.#ownsExecutor) {
+      this.#ownsExecutor = false;
+      this.#executor?.shutdown?.();
+    }
+    this.#executor = executor;
+  }
+
+  #runCallbacks = (): void => {
+    this.#immediate = null;
+    const batch = this.#queue;
+    this.#queue = [];
+    for (let i = 0; i < batch.length; i += 2) {
+      if (this.#closed) return;
+      this.#invoke(
+        batch[i] as AnyFunction,
+        batch[i + 1] as unknown[],
+        "callback",
+      );
+    }
+  };
+
+  #invoke(fn: AnyFunction, args: unknown[], kind: string): void {
+    try {
+      const result = args.length === 0 ? fn() : fn(...args);
+      if (isThenable(result)) {
+        result.then(undefined, (err) => this.#report(err, describe(kind, fn)));
+      }
+    } catch (err) {
+      this.#report(err, describe(kind, fn));
+    }
+  }
+
+  #report(err: unknown, where: string): void {
+    try {
+      this.#onError(err, where);
+    } catch (handlerError) {
+      try {
+        defaultOnError(
+          handlerError,
+          `IOLoop error handler (reporting ${where})`,
+        );
+        defaultOnError(err, where);
+      } catch {
+        // console itself failed: nothing sane is left to do.
+      }
+    }
+  }
+
+  #dispatch(n: number, events: number): void {
+    const entry = this.#handlers.get(n);
+    if (entry === undefined) return;
+    this.#invoke(entry.handler, [entry.fd, events], `handler for fd ${n}:`);
+  }
+
+  #arm(deadline: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    const delay = Math.min(
+      MAX_DELAY,
+      Math.max(0, Math.ceil(deadline - this.#time())),
+    );
+    this.#armedAt = deadline;
+    this.#timer = setTimeout(this.#onTimer, delay);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#armedAt = Infinity;
+  }
+
+  #onTimer = (): void => {
+    this.#timer = null;
+    this.#armedAt = Infinity;
+    const timers = this.#timers;
+    // Deno fires ~1 ms late at best: run everything due by now in one go.
+    const due = timers.popDue(this.#time());
+    for (const entry of due) {
+      if (this.#closed) return;
+      if (timers.claim(entry)) {
+        this.#invoke(entry.callback, entry.args, "timeout");
+      }
+    }
+    if (this.#closed) return;
+    const next = timers.peek();
+    if (
+      next !== undefined &&
+      (this.#timer === null || next.deadline < this.#armedAt)
+    ) {
+      this.#arm(next.deadline);
+    }
+  };
+
+  #keepAlive(): void {
+    // A pending promise does not keep Deno alive; a ref'd timer does.
+    this.#hold = setTimeout(() => this.#keepAlive(), MAX_DELAY);
+  }
+}

@@ -1,0 +1,180 @@
+// Copyright the squall authors. MIT license.
+
+import type { TimeoutHandle } from "./constants.ts";
+import { IOLoop } from "./ioloop.ts";
+import { reportToLoop } from "./_loop_errors.ts";
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * Calls a function every `callbackTime` milliseconds on the loop that is
+ * current when {@linkcode PeriodicCallback.start} is called.
+ *
+ * The period runs from the start of one call to the start of the next. A
+ * call that overruns — a slow synchronous one, or an async one whose promise
+ * is still pending — makes the missed beats be skipped: the next call is at
+ * the next multiple of the period after it finished, never two calls at
+ * once. With `jitter`, each period is multiplied by
+ * `1 + jitter * (Math.random() - 0.5)`, as Tornado does, to spread out
+ * callbacks that would otherwise fire together. Errors thrown or rejected by
+ * the callback go to that loop's error handler and the beats go on.
+ *
+ * @example Tick three times
+ * ```ts
+ * import { IOLoop, PeriodicCallback } from "@squall/io/ioloop";
+ * import assert from "node:assert/strict";
+ *
+ * const loop = new IOLoop();
+ * let ticks = 0;
+ * const pc = new PeriodicCallback(() => {
+ *   if (++ticks === 3) {
+ *     pc.stop();
+ *     loop.stop();
+ *   }
+ * }, 2);
+ * pc.start();
+ * await loop.start();
+ * assert.equal(ticks, 3);
+ * assert.equal(pc.isRunning(), false);
+ * loop.close();
+ * ```
+ */
+export class PeriodicCallback {
+  readonly #callback: () => unknown;
+  readonly #callbackTime: number;
+  readonly #jitter: number;
+  #loop: IOLoop | null = null;
+  #running = false;
+  #nextTimeout = 0;
+  #timeout: TimeoutHandle | null = null;
+  // Bumped by start()/stop() so a slow call of an old run schedules nothing.
+  #generation = 0;
+
+  /**
+   * Creates a stopped periodic callback.
+   *
+   * @param callback Called each beat; may return a promise.
+   * @param callbackTime The period in milliseconds, > 0.
+   * @param jitter Fraction of random variation of each period, 0 to 1.
+   * @throws {TypeError} When `callback` is not a function.
+   * @throws {RangeError} When `callbackTime` is not a positive number or
+   * `jitter` is outside 0 to 1.
+   */
+  constructor(callback: () => unknown, callbackTime: number, jitter = 0) {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `PeriodicCallback expects a function, got ${typeof callback}`,
+      );
+    }
+    if (typeof callbackTime !== "number") {
+      throw new TypeError(
+        `PeriodicCallback period must be a number, got ${typeof callbackTime}`,
+      );
+    }
+    if (!(callbackTime > 0) || !Number.isFinite(callbackTime)) {
+      throw new RangeError(
+        `PeriodicCallback period must be a positive number of ms, got "${callbackTime}"`,
+      );
+    }
+    if (typeof jitter !== "number") {
+      throw new TypeError(
+        `PeriodicCallback jitter must be a number, got ${typeof jitter}`,
+      );
+    }
+    if (!(jitter >= 0 && jitter <= 1)) {
+      throw new RangeError(
+        `PeriodicCallback jitter must be between 0 and 1, got "${jitter}"`,
+      );
+    }
+    this.#callback = callback;
+    this.#callbackTime = callbackTime;
+    this.#jitter = jitter;
+  }
+
+  /**
+   * Starts the beats on the current loop; the first call is one period
+   * from now. Does nothing if already running.
+   */
+  start(): void {
+    if (this.#running) return;
+    this.#loop = IOLoop.current();
+    this.#running = true;
+    this.#generation++;
+    this.#nextTimeout = this.#loop.time();
+    this.#scheduleNext(this.#generation);
+  }
+
+  /** Stops the beats; a call in progress finishes but is not followed. */
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#generation++;
+    if (this.#timeout !== null) {
+      this.#loop?.removeTimeout(this.#timeout);
+      this.#timeout = null;
+    }
+  }
+
+  /**
+   * Whether the beats are on.
+   *
+   * @returns `true` between `start()` and `stop()`.
+   */
+  isRunning(): boolean {
+    return this.#running;
+  }
+
+  #run = (generation: number): void => {
+    this.#timeout = null;
+    if (generation !== this.#generation) return;
+    const loop = this.#loop!;
+    const where = `periodic callback ${this.#callback.name || "<anonymous>"}`;
+    let result: unknown;
+    try {
+      result = this.#callback();
+    } catch (err) {
+      reportToLoop(loop, err, where);
+    }
+    if (!isThenable(result)) {
+      this.#scheduleNext(generation);
+      return;
+    }
+    // No new call while this one's promise is pending.
+    result.then(
+      () => this.#scheduleNext(generation),
+      (err) => {
+        reportToLoop(loop, err, where);
+        this.#scheduleNext(generation);
+      },
+    );
+  };
+
+  #scheduleNext(generation: number): void {
+    if (generation !== this.#generation || !this.#running) return;
+    const loop = this.#loop!;
+    this.#updateNext(loop.time());
+    try {
+      this.#timeout = loop.addTimeout(this.#nextTimeout, this.#run, generation);
+    } catch {
+      // The loop was closed while a call was pending: the beats end there.
+      this.#running = false;
+    }
+  }
+
+  #updateNext(now: number): void {
+    let period = this.#callbackTime;
+    if (this.#jitter) period *= 1 + this.#jitter * (Math.random() - 0.5);
+    if (this.#nextTimeout <= now) {
+      // Skip the beats missed while a call overran.
+      this.#nextTimeout +=
+        (Math.floor((now - this.#nextTimeout) / period) + 1) * period;
+    } else {
+      // The clock went backwards: still move forward by one period.
+      this.#nextTimeout += period;
+    }
+  }
+}

@@ -1,0 +1,691 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { DummyExecutor } from "../concurrent/dummy_executor.ts";
+import { TimeoutError } from "../concurrent/errors.ts";
+import { Future } from "../concurrent/future.ts";
+import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
+import { reportCallbackError } from "../ioloop/_report.ts";
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A loop whose clock and host timers are driven by a fake clock. */
+function fakeClockLoop(
+  opts: { onError?: (e: unknown, w: string) => void } = {},
+) {
+  const clock = FakeTimers.install({
+    toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"],
+  });
+  const loop = new IOLoop({
+    makeCurrent: false,
+    time: () => clock.now,
+    ...opts,
+  });
+  return {
+    clock,
+    loop,
+    [Symbol.dispose]() {
+      loop.close();
+      clock.uninstall();
+    },
+  };
+}
+
+function collectErrors() {
+  const errors: { err: unknown; where: string }[] = [];
+  return {
+    errors,
+    onError: (err: unknown, where: string) => errors.push({ err, where }),
+  };
+}
+
+Deno.test("IOLoop.addCallback() runs callbacks in FIFO order with their arguments", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const seen: unknown[] = [];
+  const done = Promise.withResolvers<void>();
+  loop.addCallback((a: number, b: string) => seen.push([a, b]), 1, "x");
+  loop.spawnCallback(() => seen.push("spawned"));
+  loop.addCallbackFromSignal((s: string) => seen.push(s), "signal");
+  loop.addCallback(() => done.resolve());
+  await done.promise;
+  assert.deepEqual(seen, [[1, "x"], "spawned", "signal"]);
+  loop.close();
+});
+
+Deno.test("IOLoop.addCallback() runs callbacks added during a batch in a later task", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const seen: string[] = [];
+  const done = Promise.withResolvers<void>();
+  loop.addCallback(() => {
+    seen.push("A");
+    loop.addCallback(() => {
+      seen.push("C");
+      done.resolve();
+    });
+    queueMicrotask(() => seen.push("microtask"));
+  });
+  loop.addCallback(() => seen.push("B"));
+  await done.promise;
+  // The microtask queued by A runs after the whole batch (A, B) and before
+  // C: C ran in a later macrotask.
+  assert.deepEqual(seen, ["A", "B", "microtask", "C"]);
+  loop.close();
+});
+
+Deno.test("IOLoop.addCallback() does not ride on setTimeout", async () => {
+  // With setTimeout frozen, a chain of callbacks must still complete.
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const loop = new IOLoop({ makeCurrent: false });
+    let hops = 0;
+    const done = Promise.withResolvers<void>();
+    const hop = () => {
+      if (++hops === 200) done.resolve();
+      else loop.addCallback(hop);
+    };
+    loop.addCallback(hop);
+    await done.promise;
+    assert.equal(hops, 200);
+    loop.close();
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("IOLoop runs scheduled work without start()", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const fired = await new Promise<string>((resolve) => {
+    loop.callLater(1, resolve, "fired");
+  });
+  assert.equal(fired, "fired");
+  loop.close();
+});
+
+Deno.test("IOLoop timeouts fire in deadline order, ties in scheduling order", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const seen: string[] = [];
+  const base = loop.time();
+  loop.callLater(30, () => seen.push("30"));
+  loop.callAt(base + 10, () => seen.push("10a"));
+  loop.addTimeout(base + 20, () => seen.push("20"));
+  loop.callLater(10, () => seen.push("10b"));
+  loop.callLater(0, () => seen.push("0"));
+  loop.callLater(-5, () => seen.push("-5"));
+  await clock.tickAsync(9);
+  assert.deepEqual(seen, ["-5", "0"]);
+  await clock.tickAsync(1);
+  assert.deepEqual(seen, ["-5", "0", "10a", "10b"]);
+  await clock.tickAsync(25);
+  assert.deepEqual(seen, ["-5", "0", "10a", "10b", "20", "30"]);
+});
+
+Deno.test("IOLoop rearms its host timer when an earlier deadline arrives", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const seen: number[] = [];
+  loop.callLater(1000, () => seen.push(1000));
+  loop.callLater(5, () => seen.push(5));
+  // One host timer for the whole loop, whatever the number of timeouts.
+  assert.equal(clock.countTimers(), 1);
+  await clock.tickAsync(5);
+  assert.deepEqual(seen, [5]);
+  assert.equal(clock.countTimers(), 1);
+  await clock.tickAsync(995);
+  assert.deepEqual(seen, [5, 1000]);
+  assert.equal(clock.countTimers(), 0);
+});
+
+Deno.test("IOLoop.removeTimeout() cancels; it is idempotent and ignores unknown handles", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const other = new IOLoop({ makeCurrent: false });
+  const seen: string[] = [];
+  const a = loop.callLater(10, () => seen.push("a"));
+  const b = loop.callLater(10, () => seen.push("b"));
+  loop.removeTimeout(a);
+  loop.removeTimeout(a);
+  other.removeTimeout(b); // belongs to `loop`: ignored
+  loop.removeTimeout({ deadline: 10 } as TimeoutHandle);
+  loop.removeTimeout(null as unknown as TimeoutHandle);
+  await clock.tickAsync(10);
+  assert.deepEqual(seen, ["b"]);
+  loop.removeTimeout(b); // already ran: ignored
+  other.close();
+});
+
+Deno.test("IOLoop.removeTimeout() of the last timeout releases the host timer", () => {
+  // No close() here: the sanitizers would flag a host timer left behind.
+  const loop = new IOLoop({ makeCurrent: false });
+  const handles = [5, 50, 500].map((ms) => loop.callLater(ms, () => {}));
+  for (const h of handles) loop.removeTimeout(h);
+});
+
+Deno.test("IOLoop: a timeout callback may cancel a later timeout due in the same round", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const seen: string[] = [];
+  let second: TimeoutHandle | null = null;
+  loop.callLater(5, () => {
+    seen.push("first");
+    loop.removeTimeout(second!);
+  });
+  second = loop.callLater(5, () => seen.push("second"));
+  await clock.tickAsync(10);
+  assert.deepEqual(seen, ["first"]);
+});
+
+Deno.test("IOLoop: a timeout scheduled by a timeout callback runs in a later round", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const seen: string[] = [];
+  loop.callLater(5, () => {
+    seen.push("outer");
+    loop.callLater(0, () => seen.push("inner"));
+    seen.push("outer done");
+  });
+  await clock.tickAsync(5);
+  await clock.tickAsync(1);
+  assert.deepEqual(seen, ["outer", "outer done", "inner"]);
+});
+
+Deno.test("IOLoop sends callback, timeout and rejected-promise errors to onError and keeps going", async () => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ makeCurrent: false, onError });
+  const done = Promise.withResolvers<void>();
+  loop.addCallback(function explode() {
+    throw new Error("sync");
+  });
+  loop.addCallback(async function rejectLater() {
+    await nextTurn();
+    throw new Error("async");
+  });
+  loop.callLater(1, function lateBoom() {
+    throw new Error("timeout");
+  });
+  loop.callLater(3, () => done.resolve());
+  await done.promise;
+  await nextTurn();
+  assert.deepEqual(
+    errors.map((e) => [(e.err as Error).message, e.where]),
+    [
+      ["sync", "callback explode"],
+      ["async", "callback rejectLater"],
+      ["timeout", "timeout lateBoom"],
+    ],
+  );
+  loop.close();
+});
+
+Deno.test("IOLoop's default onError logs the callback's name with console.error", async () => {
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const loop = new IOLoop({ makeCurrent: false });
+    const done = Promise.withResolvers<void>();
+    loop.addCallback(function namedCallback() {
+      throw new Error("boom");
+    });
+    loop.addCallback(() => done.resolve());
+    await done.promise;
+    loop.close();
+  } finally {
+    console.error = original;
+  }
+  assert.equal(logged.length, 1);
+  assert.match(String(logged[0]![0]), /namedCallback/);
+  assert.equal((logged[0]![1] as Error).message, "boom");
+});
+
+Deno.test("IOLoop survives an onError handler that throws", async () => {
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const loop = new IOLoop({
+      makeCurrent: false,
+      onError: () => {
+        throw new Error("handler broke");
+      },
+    });
+    const done = Promise.withResolvers<void>();
+    loop.addCallback(() => {
+      throw new Error("first");
+    });
+    loop.addCallback(() => done.resolve());
+    await done.promise;
+    loop.close();
+  } finally {
+    console.error = original;
+  }
+  const messages = logged.map((args) => (args[1] as Error).message);
+  assert.deepEqual(messages, ["handler broke", "first"]);
+});
+
+Deno.test("reportCallbackError() reaches the current loop's onError, else console.error", () => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ onError });
+  reportCallbackError(new Error("x"), "close callback");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.where, "close callback");
+  loop.close(); // also clears current
+  assert.equal(IOLoop.current(false), null);
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    reportCallbackError(new Error("y"), "close callback");
+  } finally {
+    console.error = original;
+  }
+  assert.equal(errors.length, 1);
+  assert.equal(logged.length, 1);
+  assert.match(String(logged[0]![0]), /close callback/);
+});
+
+Deno.test("IOLoop.start() resolves when a callback calls stop()", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  let ran = false;
+  loop.callLater(2, () => {
+    ran = true;
+    loop.stop();
+  });
+  await loop.start();
+  assert.equal(ran, true);
+  // It can start again, and stop from a plain callback.
+  loop.addCallback(() => loop.stop());
+  await loop.start();
+  loop.close();
+});
+
+Deno.test("IOLoop.start() makes the loop current and restores the previous one", async () => {
+  const outer = new IOLoop();
+  const inner = new IOLoop({ makeCurrent: false });
+  let seen: IOLoop | null = null;
+  inner.addCallback(() => {
+    seen = IOLoop.current(false);
+    inner.stop();
+  });
+  await inner.start();
+  assert.equal(seen, inner);
+  assert.equal(IOLoop.current(false), outer);
+  inner.close();
+  outer.close();
+});
+
+Deno.test("IOLoop.stop() before start() makes start() resolve at once", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  loop.stop();
+  await loop.start();
+  loop.close();
+});
+
+Deno.test("IOLoop.start() rejects while running or once closed", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const running = loop.start();
+  await assert.rejects(loop.start(), { message: /already running/ });
+  loop.stop();
+  await running;
+  loop.close();
+  await assert.rejects(loop.start(), { message: /closed/ });
+});
+
+Deno.test("IOLoop.runSync() resolves with the function's result", async (t) => {
+  const loop = new IOLoop({ makeCurrent: false });
+  await t.step("sync value", async () => {
+    assert.equal(await loop.runSync(() => 7), 7);
+  });
+  await t.step("async value", async () => {
+    const value = await loop.runSync(async () => {
+      await new Promise<void>((resolve) => loop.callLater(1, resolve));
+      return "late";
+    });
+    assert.equal(value, "late");
+  });
+  await t.step("a thenable", async () => {
+    const thenable: PromiseLike<number> = {
+      then(ok) {
+        return Promise.resolve(ok?.(3));
+      },
+    } as PromiseLike<number>;
+    assert.equal(await loop.runSync(() => thenable), 3);
+  });
+  loop.close();
+});
+
+Deno.test("IOLoop.runSync() rejects with the function's exception", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  await assert.rejects(
+    loop.runSync(() => {
+      throw new RangeError("sync");
+    }),
+    RangeError,
+  );
+  await assert.rejects(
+    loop.runSync(() => Promise.reject(new TypeError("async"))),
+    TypeError,
+  );
+  loop.close();
+});
+
+Deno.test("IOLoop.runSync() rejects with TimeoutError and cancels a cancellable result", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  let cancelled = false;
+  const never = {
+    then() {},
+    cancel() {
+      cancelled = true;
+      return true;
+    },
+  };
+  const err = await loop.runSync(() => never as unknown as PromiseLike<void>, {
+    timeout: 5,
+  }).catch((e) => e);
+  assert.ok(err instanceof TimeoutError);
+  assert.match(err.message, /5 ms/);
+  assert.equal(cancelled, true);
+  // The timeout does not outlive a run that finished in time.
+  assert.equal(await loop.runSync(() => 1, { timeout: 10_000 }), 1);
+  loop.close();
+});
+
+Deno.test("IOLoop.runSync() rejects re-entry and a running loop with an Error", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const inner = await loop.runSync(() => loop.runSync(() => 1).catch((e) => e));
+  assert.ok(inner instanceof Error);
+  assert.match(inner.message, /re-entrantly/);
+  const running = loop.start();
+  await assert.rejects(loop.runSync(() => 1), { message: /running/ });
+  loop.stop();
+  await running;
+  loop.close();
+});
+
+Deno.test("IOLoop.runSync() rejects when the loop is stopped before the function finishes", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  await assert.rejects(
+    loop.runSync(() => {
+      loop.stop();
+      return new Promise(() => {});
+    }),
+    { message: /stopped/ },
+  );
+  loop.close();
+});
+
+Deno.test("IOLoop.runSync() rejects bad arguments", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  await assert.rejects(loop.runSync(() => 1, { timeout: -1 }), RangeError);
+  await assert.rejects(loop.runSync(() => 1, { timeout: NaN }), RangeError);
+  await assert.rejects(
+    loop.runSync(() => 1, { timeout: "1" as unknown as number }),
+    TypeError,
+  );
+  await assert.rejects(loop.runSync(42 as unknown as () => number), TypeError);
+  // The loop is still usable afterwards.
+  assert.equal(await loop.runSync(() => 2), 2);
+  loop.close();
+});
+
+Deno.test("IOLoop.close() cancels pending callbacks and timeouts and leaves nothing behind", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  let ran = 0;
+  loop.addCallback(() => ran++);
+  loop.callLater(1, () => ran++);
+  loop.callLater(100_000, () => ran++);
+  loop.close();
+  loop.close(); // idempotent
+  await nextTurn();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(ran, 0);
+  // Afterwards: callbacks are dropped, timeouts refused.
+  loop.addCallback(() => ran++);
+  assert.throws(() => loop.callLater(1, () => {}), { message: /closed/ });
+  await nextTurn();
+  assert.equal(ran, 0);
+});
+
+Deno.test("IOLoop.close() inside a callback batch stops the rest of it", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const seen: string[] = [];
+  loop.addCallback(() => {
+    seen.push("a");
+    loop.close();
+  });
+  loop.addCallback(() => seen.push("b"));
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(seen, ["a"]);
+});
+
+Deno.test("IOLoop.close() resolves a pending start()", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const started = loop.start();
+  loop.addCallback(() => loop.close());
+  await started;
+});
+
+Deno.test("IOLoop.current() creates, returns and clears the current loop", () => {
+  IOLoop.clearCurrent();
+  assert.equal(IOLoop.current(false), null);
+  const created = IOLoop.current();
+  assert.ok(created instanceof IOLoop);
+  assert.equal(IOLoop.current(), created);
+  assert.equal(IOLoop.instance(), created);
+  const other = new IOLoop({ makeCurrent: false });
+  assert.equal(IOLoop.current(), created);
+  other.makeCurrent();
+  assert.equal(IOLoop.current(), other);
+  created.install();
+  assert.equal(IOLoop.current(), created);
+  const fresh = new IOLoop();
+  assert.equal(IOLoop.current(), fresh);
+  IOLoop.clearCurrent();
+  assert.equal(IOLoop.current(false), null);
+  for (const loop of [created, other, fresh]) loop.close();
+});
+
+Deno.test("IOLoop.configure() makes current() and new IOLoop() yield the subclass", async () => {
+  class MyLoop extends IOLoop {}
+  const { errors, onError } = collectErrors();
+  IOLoop.clearCurrent();
+  IOLoop.configure(MyLoop, { onError });
+  try {
+    const direct = new IOLoop({ makeCurrent: false });
+    assert.ok(direct instanceof MyLoop);
+    const current = IOLoop.current();
+    assert.ok(current instanceof MyLoop);
+    // The configured options apply.
+    await current.runSync(() => {
+      current.addCallback(() => {
+        throw new Error("configured");
+      });
+      return nextTurn();
+    });
+    assert.equal(errors.length, 1);
+    direct.close();
+    current.close();
+  } finally {
+    IOLoop.configure(IOLoop);
+  }
+  const plain = new IOLoop({ makeCurrent: false });
+  assert.equal(Object.getPrototypeOf(plain), IOLoop.prototype);
+  plain.close();
+  assert.throws(
+    () => IOLoop.configure(Map as unknown as typeof IOLoop),
+    TypeError,
+  );
+});
+
+Deno.test("IOLoop.time() is monotonic milliseconds and injectable", () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const a = loop.time();
+  const b = loop.time();
+  assert.ok(b >= a);
+  assert.ok(Math.abs(a - performance.now()) < 1000);
+  loop.close();
+  let now = 1_000;
+  const fake = new IOLoop({ makeCurrent: false, time: () => now });
+  assert.equal(fake.time(), 1_000);
+  now = 2_500;
+  assert.equal(fake.time(), 2_500);
+  assert.equal(fake.callLater(10, () => {}).deadline, 2_510);
+  fake.close();
+});
+
+Deno.test("IOLoop rejects bad arguments with TypeError or RangeError", () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const notFn = 5 as unknown as () => void;
+  assert.throws(() => loop.addCallback(notFn), TypeError);
+  assert.throws(() => loop.spawnCallback(notFn), TypeError);
+  assert.throws(() => loop.callLater(1, notFn), TypeError);
+  assert.throws(() => loop.callLater(NaN, () => {}), RangeError);
+  assert.throws(() => loop.addTimeout(NaN, () => {}), RangeError);
+  assert.throws(
+    () => loop.callAt("1" as unknown as number, () => {}),
+    TypeError,
+  );
+  assert.throws(
+    () => new IOLoop({ time: 1 as unknown as () => number }),
+    TypeError,
+  );
+  assert.throws(
+    () => new IOLoop({ onError: 1 as unknown as () => void }),
+    TypeError,
+  );
+  loop.close();
+});
+
+Deno.test("IOLoop exposes READ, WRITE and ERROR as Tornado's values", () => {
+  assert.equal(IOLoop.READ, 0x001);
+  assert.equal(IOLoop.WRITE, 0x004);
+  assert.equal(IOLoop.ERROR, 0x008);
+});
+
+Deno.test("IOLoop.addFuture() calls back on the loop with a done Future", async (t) => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ makeCurrent: false, onError });
+  await t.step("a resolved promise", async () => {
+    // Boxed: resolving with a Future (a thenable) would adopt its value.
+    const { f } = await new Promise<{ f: Future<string> }>((resolve) => {
+      loop.addFuture(Promise.resolve("value"), (f) => resolve({ f }));
+    });
+    assert.ok(f instanceof Future);
+    assert.equal(f.result(), "value");
+  });
+  await t.step(
+    "a rejected promise, without an unhandled rejection",
+    async () => {
+      const { f } = await new Promise<{ f: Future<never> }>((resolve) => {
+        loop.addFuture(
+          Promise.reject(new Error("nope")),
+          (f) => resolve({ f }),
+        );
+      });
+      assert.equal((f.exception() as Error).message, "nope");
+    },
+  );
+  await t.step("a Future completed later, from a callback batch", async () => {
+    const source = new Future<number>();
+    const seen: string[] = [];
+    const got = new Promise<number>((resolve) => {
+      loop.addFuture(source, (f) => {
+        seen.push("done callback");
+        resolve(f.result());
+      });
+    });
+    loop.addCallback(() => {
+      seen.push("set");
+      source.setResult(5);
+      seen.push("after set");
+    });
+    assert.equal(await got, 5);
+    assert.deepEqual(seen, ["set", "after set", "done callback"]);
+  });
+  await t.step("errors in the callback go to onError", async () => {
+    await new Promise<void>((resolve) => {
+      loop.addFuture(Promise.resolve(1), function failing() {
+        throw new Error("cb failed");
+      });
+      loop.addFuture(Promise.resolve(2), () => loop.addCallback(resolve));
+    });
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.where, /failing/);
+  });
+  await t.step("bad arguments", () => {
+    assert.throws(
+      () => loop.addFuture(42 as unknown as Promise<number>, () => {}),
+      TypeError,
+    );
+    assert.throws(
+      () => loop.addFuture(Promise.resolve(), 1 as unknown as () => void),
+      TypeError,
+    );
+  });
+  loop.close();
+});
+
+Deno.test("IOLoop.runInExecutor() runs on the given or the default executor", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const inline = new DummyExecutor();
+  assert.equal(
+    await loop.runInExecutor(inline, (a: number, b: number) => a * b, 6, 7),
+    42,
+  );
+  await assert.rejects(
+    loop.runInExecutor(inline, () => {
+      throw new RangeError("inside");
+    }),
+    RangeError,
+  );
+  const used: string[] = [];
+  loop.setDefaultExecutor({
+    submit(fn, ...args) {
+      used.push("custom");
+      return inline.submit(fn, ...args);
+    },
+  });
+  assert.equal(
+    await loop.runInExecutor(null, () => "via default"),
+    "via default",
+  );
+  assert.deepEqual(used, ["custom"]);
+  await assert.rejects(
+    loop.runInExecutor({} as unknown as DummyExecutor, () => 1),
+    TypeError,
+  );
+  await assert.rejects(
+    loop.runInExecutor(null, 1 as unknown as () => number),
+    TypeError,
+  );
+  assert.throws(
+    () => loop.setDefaultExecutor(null as unknown as DummyExecutor),
+    TypeError,
+  );
+  loop.close();
+  await assert.rejects(loop.runInExecutor(null, () => 1), /closed/);
+});
+
+Deno.test("IOLoop's own default executor is a WorkerExecutor, shut down by close()", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  // Self-contained: it runs in a Web Worker, where `self` is a worker scope.
+  const where = await loop.runInExecutor(
+    null,
+    (n: number) =>
+      `${typeof (globalThis as { postMessage?: unknown }).postMessage}:${
+        n * 2
+      }`,
+    21,
+  );
+  assert.equal(where, "function:42");
+  assert.equal(
+    typeof (globalThis as { postMessage?: unknown }).postMessage,
+    "undefined",
+  );
+  // The sanitizers check that close() terminated the worker.
+  loop.close();
+});
