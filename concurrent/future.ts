@@ -72,8 +72,20 @@ export class Future<T> implements PromiseLike<T> {
   #resolve: ((value: T) => void) | undefined = undefined;
   #reject: ((reason: unknown) => void) | undefined = undefined;
 
-  /** `"Future"`, for `Object.prototype.toString` and debuggers. */
-  readonly [Symbol.toStringTag]: string = "Future";
+  /**
+   * `"Future"`, for `Object.prototype.toString` and debuggers.
+   *
+   * @example Tell a future from a promise
+   * ```ts
+   * import { Future } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(String(new Future()), "[object Future]");
+   * ```
+   */
+  get [Symbol.toStringTag](): string {
+    return "Future";
+  }
 
   /**
    * Marks the future successful with `value` and schedules its done
