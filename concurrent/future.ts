@@ -68,9 +68,10 @@ export class Future<T> implements PromiseLike<T> {
   // One callback is the common case (an IOLoop watching a future), so a lone
   // callback is stored bare and only a second one allocates an array.
   #callbacks: DoneCallback<T> | DoneCallback<T>[] | undefined = undefined;
+  // Created on the first then/catch/finally; kept while pending so that
+  // setResult/setException can settle it.
   #promise: Promise<T> | undefined = undefined;
-  #resolve: ((value: T) => void) | undefined = undefined;
-  #reject: ((reason: unknown) => void) | undefined = undefined;
+  #resolvers: PromiseWithResolvers<T> | undefined = undefined;
 
   /**
    * `"Future"`, for `Object.prototype.toString` and debuggers.
@@ -90,6 +91,9 @@ export class Future<T> implements PromiseLike<T> {
   /**
    * Marks the future successful with `value` and schedules its done
    * callbacks.
+   *
+   * The value is stored as it is: a promise given here is not followed (use
+   * {@linkcode chainFuture} to forward a promise's outcome into a future).
    *
    * @param value The result.
    * @throws {InvalidStateError} If the future is already done (cancelled
@@ -390,10 +394,9 @@ export class Future<T> implements PromiseLike<T> {
     if (promise !== undefined) return promise;
     switch (this.#state) {
       case PENDING: {
-        const { promise: p, resolve, reject } = Promise.withResolvers<T>();
-        this.#resolve = resolve;
-        this.#reject = reject;
-        promise = p;
+        const resolvers = Promise.withResolvers<T>();
+        this.#resolvers = resolvers;
+        promise = resolvers.promise;
         break;
       }
       case FULFILLED:
@@ -402,9 +405,8 @@ export class Future<T> implements PromiseLike<T> {
       default:
         promise = Promise.reject(this.#value);
     }
-    // The promise only rejects for those who attached a handler through
-    // then/catch/finally; it must never count as unhandled by itself.
-    promise.catch(noop);
+    // No need to mark it handled: only then/catch/finally get here, and each
+    // attaches a reaction to it at once.
     this.#promise = promise;
     return promise;
   }
@@ -419,10 +421,11 @@ export class Future<T> implements PromiseLike<T> {
     }
     this.#state = state;
     this.#value = value;
-    if (this.#resolve !== undefined) {
-      if (state === FULFILLED) this.#resolve(value as T);
-      else this.#reject!(value);
-      this.#resolve = this.#reject = undefined;
+    const resolvers = this.#resolvers;
+    if (resolvers !== undefined) {
+      this.#resolvers = undefined;
+      if (state === FULFILLED) resolvers.resolve(value as T);
+      else resolvers.reject(value);
     }
     const callbacks = this.#callbacks;
     if (callbacks !== undefined) {
@@ -451,8 +454,6 @@ export class Future<T> implements PromiseLike<T> {
     }
   }
 }
-
-function noop(): void {}
 
 function callbackName(callback: { name: string }): string {
   return `Future done callback ${callback.name || "(anonymous)"}`;
