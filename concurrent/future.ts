@@ -14,6 +14,11 @@ type State =
   | typeof REJECTED
   | typeof CANCELLED;
 
+interface Resolvers<T> {
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
 /** A callback given to {@linkcode Future.addDoneCallback}. */
 export type DoneCallback<T> = (future: Future<T>) => unknown;
 
@@ -71,7 +76,7 @@ export class Future<T> implements PromiseLike<T> {
   // Created on the first then/catch/finally; kept while pending so that
   // setResult/setException can settle it.
   #promise: Promise<T> | undefined = undefined;
-  #resolvers: PromiseWithResolvers<T> | undefined = undefined;
+  #resolvers: Resolvers<T> | undefined = undefined;
 
   /**
    * `"Future"`, for `Object.prototype.toString` and debuggers.
@@ -393,12 +398,12 @@ export class Future<T> implements PromiseLike<T> {
     let promise = this.#promise;
     if (promise !== undefined) return promise;
     switch (this.#state) {
-      case PENDING: {
-        const resolvers = Promise.withResolvers<T>();
-        this.#resolvers = resolvers;
-        promise = resolvers.promise;
+      case PENDING:
+        // Not Promise.withResolvers: Node 20 lacks it.
+        promise = new Promise<T>((resolve, reject) => {
+          this.#resolvers = { resolve, reject };
+        });
         break;
-      }
       case FULFILLED:
         promise = Promise.resolve(this.#value as T);
         break;

@@ -77,7 +77,13 @@ export function withTimeout<T>(
   }
   const quiet = options.quietExceptions ?? [];
   const invalid = checkDelay(timeout, "withTimeout timeout");
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  // Not Promise.withResolvers: Node 20 lacks it.
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   // A misused call rejects at once, yet still absorbs p's failure below.
   let settled = invalid !== undefined;
   if (invalid !== undefined) reject(invalid);

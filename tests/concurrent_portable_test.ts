@@ -54,3 +54,66 @@ Deno.test("concurrent works with globalThis.Deno deleted (subprocess)", async ()
     denoGone: "undefined",
   });
 });
+
+async function hasNode(): Promise<boolean> {
+  try {
+    const { code } = await new Deno.Command("node", { args: ["--version"] })
+      .output();
+    return code === 0;
+  } catch {
+    return false;
+  }
+}
+
+// CI installs Deno through npm, so Node is there; elsewhere this is skipped.
+Deno.test({
+  name: "concurrent runs on Node.js once bundled; WorkerExecutor says why not",
+  ignore: !(await hasNode()),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const bundle = `${dir}/concurrent.mjs`;
+      const built = await new Deno.Command(Deno.execPath(), {
+        args: ["bundle", "--platform=browser", "-o", bundle, MOD_URL],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+      const check = `${dir}/check.mjs`;
+      await Deno.writeTextFile(
+        check,
+        `
+        import * as m from "./concurrent.mjs";
+        const out = {};
+        const f = new m.Future();
+        setTimeout(() => f.setResult("future"), 1);
+        out.future = await f;
+        out.timeout = await m.withTimeout(0, new m.Future()).catch((e) => e.name);
+        await m.sleep(1);
+        out.dummy = await new m.DummyExecutor().submit((a, b) => a + b, 1, 2);
+        const ignored = new m.Future();
+        ignored.setException(new Error("never awaited"));
+        try {
+          new m.WorkerExecutor();
+        } catch (e) {
+          out.worker = e.message;
+        }
+        console.log(JSON.stringify(out));
+        `,
+      );
+      const run = await new Deno.Command("node", {
+        args: [check],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+      const out = JSON.parse(new TextDecoder().decode(run.stdout));
+      assert.equal(out.future, "future");
+      assert.equal(out.timeout, "TimeoutError");
+      assert.equal(out.dummy, 3);
+      assert.match(out.worker, /no Web Worker API/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
