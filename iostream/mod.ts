@@ -34,3 +34,4 @@ export * from "./base_iostream.ts";
 export * from "./iostream.ts";
 export * from "./ssl_iostream.ts";
 export * from "./pipe_iostream.ts";
+export * from "./tcp_server.ts";

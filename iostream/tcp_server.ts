@@ -1,0 +1,608 @@
+// Copyright the squall authors. MIT license.
+
+import { reportCallbackError } from "../ioloop/_report.ts";
+import type { StreamOptions } from "./base_iostream.ts";
+import { IOStream } from "./iostream.ts";
+import { SSLIOStream } from "./ssl_iostream.ts";
+
+/**
+ * The function a {@linkcode TCPServer} calls for each accepted connection.
+ *
+ * It owns the stream: the server closes the stream when the handler throws
+ * or rejects, and on {@linkcode TCPServer.close}.
+ */
+export type StreamHandler = (
+  stream: IOStream,
+  address: Deno.Addr,
+) => Promise<void> | void;
+
+/** Options for {@linkcode TCPServer}. */
+export interface TCPServerOptions extends StreamOptions {
+  /**
+   * Called for each accepted connection. Required unless a subclass
+   * overrides {@linkcode TCPServer.handleStream}.
+   */
+  handler?: StreamHandler;
+  /**
+   * PEM certificate chain. With `key`, every listener made by
+   * {@linkcode TCPServer.listen} speaks TLS and handlers get
+   * {@linkcode SSLIOStream}s.
+   */
+  cert?: string;
+  /** PEM private key that goes with `cert`. */
+  key?: string;
+  /** ALPN protocols offered by TLS listeners, most preferred first. */
+  alpnProtocols?: string[];
+}
+
+/** Where {@linkcode TCPServer.listen} listens. */
+export interface ListenOptions {
+  /**
+   * TCP port; `0` picks a free one (read it from the return value or
+   * {@linkcode TCPServer.addrs}).
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * Interface to bind. As in `Deno.listen`, the default listens on every
+   * IPv4 interface; pass `"127.0.0.1"` to stay local.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * Listen on this Unix socket path instead of TCP (needs `--allow-read`
+   * and `--allow-write` for the path). Excludes `port`, `hostname` and
+   * `reusePort`.
+   */
+  path?: string;
+  /**
+   * Set `SO_REUSEPORT` so several processes can accept on one port (Linux
+   * spreads connections over them). Deno needs `--unstable-net` (or
+   * `"unstable": ["net"]` in deno.json) for this.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+}
+
+/** Options for {@linkcode TCPServer.close}. */
+export interface CloseOptions {
+  /**
+   * How long (ms) to let running handlers finish before their streams are
+   * closed under them. Without it (and without `signal`) `close()` waits
+   * for the handlers however long they take.
+   */
+  timeout?: number;
+  /** Aborting it ends the wait for handlers early, like `timeout`. */
+  signal?: AbortSignal;
+}
+
+// Delay after an accept() failure that is not the listener closing (EMFILE,
+// ENFILE…): retrying at once would spin.
+const ACCEPT_RETRY_DELAY = 50;
+
+/**
+ * A non-blocking TCP (or TLS, or Unix socket) server: Tornado's
+ * `TCPServer`.
+ *
+ * Give it a handler in the options, or subclass it and override
+ * {@linkcode TCPServer.handleStream}. Each accepted connection becomes an
+ * {@linkcode IOStream} ({@linkcode SSLIOStream} with TLS) handed to the
+ * handler with the peer's address. A handler that throws or rejects is
+ * reported through the IOLoop's error handler and its stream is closed;
+ * other connections and the server go on.
+ *
+ * @example Echo one line over TCP
+ * ```ts
+ * import { IOStream, TCPServer } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new TCPServer({
+ *   async handler(stream) {
+ *     const line = await stream.readUntil("\n");
+ *     await stream.write(line);
+ *     stream.close();
+ *   },
+ * });
+ * const addr = server.listen({ port: 0, hostname: "127.0.0.1" });
+ * assert.equal(addr.transport, "tcp");
+ *
+ * const client = await IOStream.connect({ hostname: "127.0.0.1", port: addr.port });
+ * await client.write("hello\n");
+ * assert.equal(new TextDecoder().decode(await client.readUntil("\n")), "hello\n");
+ * client.close();
+ * ```
+ *
+ * @example Subclass instead of passing a handler
+ * ```ts
+ * import { IOStream, TCPServer } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * class Greeter extends TCPServer {
+ *   override async handleStream(stream: IOStream): Promise<void> {
+ *     await stream.write("hi\n");
+ *     stream.close();
+ *   }
+ * }
+ * const server = new Greeter();
+ * const { port } = server.listen(0, "127.0.0.1");
+ * const client = await IOStream.connect({ hostname: "127.0.0.1", port });
+ * assert.equal(new TextDecoder().decode(await client.readUntil("\n")), "hi\n");
+ * client.close();
+ * await server.close();
+ * ```
+ */
+export class TCPServer {
+  #handler: StreamHandler | undefined;
+  #streamOptions: StreamOptions;
+  #tls: { cert: string; key: string; alpnProtocols?: string[] } | undefined;
+  #listeners = new Set<Deno.Listener>();
+  #acceptLoops = new Set<Promise<void>>();
+  #retries = new Map<ReturnType<typeof setTimeout>, () => void>();
+  #tasks = new Set<Promise<void>>();
+  #streams = new Set<IOStream>();
+  #pruneAt = 64;
+  #closed = false;
+
+  /**
+   * Makes a server; it accepts nothing until {@linkcode TCPServer.listen}
+   * or {@linkcode TCPServer.addListener}.
+   *
+   * @param options The handler, TLS material and stream options.
+   */
+  constructor(options: TCPServerOptions = {}) {
+    const { handler, cert, key, alpnProtocols, ...streamOptions } = options;
+    if (handler !== undefined && typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot create TCPServer: handler must be a function, got ${typeof handler}`,
+      );
+    }
+    if (
+      handler === undefined &&
+      this.handleStream === TCPServer.prototype.handleStream
+    ) {
+      throw new TypeError(
+        "Cannot create TCPServer: pass options.handler or override handleStream()",
+      );
+    }
+    if ((cert === undefined) !== (key === undefined)) {
+      throw new TypeError(
+        "Cannot create TCPServer: TLS needs both cert and key",
+      );
+    }
+    if (cert !== undefined && key !== undefined) {
+      if (typeof cert !== "string" || typeof key !== "string") {
+        throw new TypeError(
+          "Cannot create TCPServer: cert and key must be PEM strings",
+        );
+      }
+      this.#tls = alpnProtocols === undefined
+        ? { cert, key }
+        : { cert, key, alpnProtocols };
+    }
+    this.#handler = handler;
+    this.#streamOptions = streamOptions;
+  }
+
+  /**
+   * Opens a listener and starts accepting on it.
+   *
+   * @param port TCP port; `0` picks a free one.
+   * @param hostname Interface to bind (default: every IPv4 interface).
+   * @returns The address actually bound (with the real port).
+   */
+  listen(port: number, hostname?: string): Deno.NetAddr;
+  /**
+   * Opens a TCP or Unix socket listener and starts accepting on it.
+   *
+   * @param options Port and hostname, or a Unix socket path.
+   * @returns The address actually bound.
+   */
+  listen(options: ListenOptions & { path: string }): Deno.UnixAddr;
+  /**
+   * Opens a TCP or Unix socket listener and starts accepting on it.
+   *
+   * @param options Port and hostname, or a Unix socket path.
+   * @returns The address actually bound.
+   */
+  listen(options: ListenOptions & { path?: undefined }): Deno.NetAddr;
+  /**
+   * Opens a TCP or Unix socket listener and starts accepting on it.
+   *
+   * @param options Port and hostname, or a Unix socket path.
+   * @returns The address actually bound.
+   */
+  listen(options: ListenOptions): Deno.NetAddr | Deno.UnixAddr;
+  listen(
+    portOrOptions: number | ListenOptions,
+    hostname?: string,
+  ): Deno.NetAddr | Deno.UnixAddr {
+    if (this.#closed) throw new Error("Cannot listen: the TCPServer is closed");
+    const options: ListenOptions = typeof portOrOptions === "number"
+      ? (hostname === undefined ? { port: portOrOptions } : {
+        port: portOrOptions,
+        hostname,
+      })
+      : portOrOptions;
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot listen: expected a port number or options, got ${
+          portOrOptions === null ? "null" : typeof portOrOptions
+        }`,
+      );
+    }
+    const listener = this.#open(options);
+    this.#start(listener);
+    return listener.addr as Deno.NetAddr | Deno.UnixAddr;
+  }
+
+  #open(options: ListenOptions): Deno.Listener {
+    const { port = 0, hostname, path, reusePort = false } = options;
+    if (path !== undefined) {
+      if (typeof path !== "string" || path === "") {
+        throw new TypeError("Cannot listen: path must be a non-empty string");
+      }
+      if (options.port !== undefined || hostname !== undefined || reusePort) {
+        throw new TypeError(
+          "Cannot listen: path excludes port, hostname and reusePort",
+        );
+      }
+      if (this.#tls) {
+        throw new TypeError(
+          "Cannot listen: Deno cannot serve TLS on a Unix socket",
+        );
+      }
+      return Deno.listen({ transport: "unix", path });
+    }
+    if (typeof port !== "number" || !Number.isInteger(port)) {
+      throw new TypeError(
+        `Cannot listen: port must be an integer, got ${port}`,
+      );
+    }
+    if (port < 0 || port > 65535) {
+      throw new RangeError(
+        `Cannot listen: port must be between 0 and 65535, got ${port}`,
+      );
+    }
+    if (hostname !== undefined && typeof hostname !== "string") {
+      throw new TypeError("Cannot listen: hostname must be a string");
+    }
+    if (reusePort && !unstableNetEnabled()) {
+      // Deno.listen({ reusePort }) without the flag ends the whole process
+      // (exit code 70) instead of throwing, so check first.
+      throw new Error(
+        "Cannot listen with reusePort: Deno needs the --unstable-net flag " +
+          '(or "unstable": ["net"] in deno.json) for it',
+      );
+    }
+    const tcp: Deno.TcpListenOptions = { port };
+    if (hostname !== undefined) tcp.hostname = hostname;
+    if (reusePort) tcp.reusePort = true;
+    if (this.#tls) {
+      const tls: Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem = {
+        ...tcp,
+        cert: this.#tls.cert,
+        key: this.#tls.key,
+      };
+      if (this.#tls.alpnProtocols) {
+        tls.alpnProtocols = this.#tls.alpnProtocols;
+      }
+      return Deno.listenTls(tls);
+    }
+    return Deno.listen(tcp);
+  }
+
+  /**
+   * Starts accepting on a listener the caller opened (`Deno.listen`,
+   * `Deno.listenTls`, a Unix socket…). The server closes it on
+   * {@linkcode TCPServer.stop}. Connections from a TLS listener become
+   * {@linkcode SSLIOStream}s.
+   *
+   * @param listener An open listener nobody else accepts on.
+   *
+   * @example Serve on a listener you made
+   * ```ts
+   * import { IOStream, TCPServer } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * await using server = new TCPServer({
+   *   handler: (stream) => stream.write("ok").finally(() => stream.close()),
+   * });
+   * server.addListener(listener);
+   * const client = await IOStream.connect(listener.addr);
+   * assert.equal(new TextDecoder().decode(await client.readUntilClose()), "ok");
+   * ```
+   */
+  addListener(listener: Deno.Listener): void {
+    if (
+      typeof listener !== "object" || listener === null ||
+      typeof listener.accept !== "function"
+    ) {
+      throw new TypeError("Cannot add a listener: expected a Deno.Listener");
+    }
+    if (this.#closed) {
+      throw new Error("Cannot add a listener: the TCPServer is closed");
+    }
+    if (this.#listeners.has(listener)) {
+      throw new Error("Cannot add a listener: it was already added");
+    }
+    this.#start(listener);
+  }
+
+  /**
+   * The addresses of the open listeners, in the order they were added
+   * (with real ports where port 0 was asked for).
+   */
+  get addrs(): Deno.Addr[] {
+    return [...this.#listeners].map((listener) => listener.addr);
+  }
+
+  /**
+   * Handles one accepted connection. The default calls the `handler`
+   * option; subclasses override it instead. Its stream is closed if it
+   * throws or rejects.
+   *
+   * @param stream The connection, already through its TLS handshake.
+   * @param address The peer's address.
+   * @returns Whatever the handler returns; the server waits for it in
+   * {@linkcode TCPServer.close}.
+   */
+  handleStream(stream: IOStream, address: Deno.Addr): Promise<void> | void {
+    // The constructor guarantees a handler when this is not overridden.
+    return this.#handler!(stream, address);
+  }
+
+  /**
+   * Stops accepting: closes every listener. Running connections go on;
+   * use {@linkcode TCPServer.close} to end them and wait for the release
+   * of everything.
+   */
+  stop(): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // Already closed by its owner: nothing to release.
+      }
+    }
+    this.#listeners.clear();
+    for (const [id, resume] of this.#retries) {
+      clearTimeout(id);
+      resume();
+    }
+    this.#retries.clear();
+  }
+
+  /**
+   * Shuts down gracefully: stops accepting, lets running handlers finish
+   * (up to `timeout` ms), then closes the streams still open and resolves
+   * once every handler has returned. Calling it again waits for the same
+   * shutdown.
+   *
+   * @param options How long to wait for handlers.
+   * @returns A promise that resolves when every listener, stream and
+   * handler is done.
+   *
+   * @example Close idle connections after a grace period
+   * ```ts
+   * import { IOStream, StreamClosedError, TCPServer } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * let handlerSaw: unknown;
+   * const server = new TCPServer({
+   *   async handler(stream) {
+   *     try {
+   *       await stream.readUntil("\n"); // the client never sends a line
+   *     } catch (err) {
+   *       handlerSaw = err;
+   *     }
+   *   },
+   * });
+   * const { port } = server.listen(0, "127.0.0.1");
+   * const client = await IOStream.connect({ hostname: "127.0.0.1", port });
+   * await client.write("no newline");
+   * await server.close({ timeout: 50 });
+   * assert.ok(handlerSaw instanceof StreamClosedError);
+   * assert.equal((await client.readUntilClose()).length, 0);
+   * ```
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    try {
+      validateCloseOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#closing ??= this.#shutdown(options);
+    return this.#closing;
+  }
+
+  #closing: Promise<void> | undefined;
+
+  async #shutdown(options: CloseOptions): Promise<void> {
+    this.#closed = true;
+    this.stop();
+    await Promise.allSettled(this.#acceptLoops);
+    if (this.#tasks.size > 0) await this.#waitForTasks(options);
+    for (const stream of this.#streams) stream.close();
+    this.#streams.clear();
+    while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
+  }
+
+  async #waitForTasks({ timeout, signal }: CloseOptions): Promise<void> {
+    if (signal?.aborted || timeout === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const gaveUp = new Promise<void>((resolve) => {
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = setTimeout(resolve, timeout);
+      }
+      if (signal) {
+        onAbort = resolve;
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+    });
+    try {
+      await Promise.race([
+        (async () => {
+          while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
+        })(),
+        gaveUp,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Same as {@linkcode TCPServer.close} with no timeout. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #start(listener: Deno.Listener): void {
+    this.#listeners.add(listener);
+    const loop = this.#acceptLoop(listener);
+    this.#acceptLoops.add(loop);
+    loop.finally(() => this.#acceptLoops.delete(loop));
+  }
+
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+    while (this.#listeners.has(listener)) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (
+          !this.#listeners.has(listener) ||
+          err instanceof Deno.errors.BadResource ||
+          err instanceof Deno.errors.Interrupted
+        ) {
+          this.#listeners.delete(listener);
+          return;
+        }
+        reportCallbackError(err, "TCPServer accept");
+        // stop() clears the timer and resumes the loop, which then ends.
+        await new Promise<void>((resolve) => {
+          const id = setTimeout(() => {
+            this.#retries.delete(id);
+            resolve();
+          }, ACCEPT_RETRY_DELAY);
+          this.#retries.set(id, resolve);
+        });
+        continue;
+      }
+      if (!this.#listeners.has(listener)) {
+        conn.close();
+        return;
+      }
+      this.#accepted(conn);
+    }
+  }
+
+  #accepted(conn: Deno.Conn): void {
+    let stream: IOStream;
+    const tls = isTlsConn(conn);
+    try {
+      stream = tls
+        ? new SSLIOStream(conn, this.#streamOptions)
+        : new IOStream(conn, this.#streamOptions);
+    } catch (err) {
+      try {
+        conn.close();
+      } catch {
+        // The stream constructor may have closed it already.
+      }
+      reportCallbackError(err, "TCPServer stream setup");
+      return;
+    }
+    this.#prune();
+    this.#streams.add(stream);
+    const task = this.#serve(stream, conn.remoteAddr, tls);
+    this.#tasks.add(task);
+    task.then(() => this.#tasks.delete(task));
+  }
+
+  async #serve(
+    stream: IOStream,
+    address: Deno.Addr,
+    tls: boolean,
+  ): Promise<void> {
+    if (tls) {
+      try {
+        await (stream as SSLIOStream).waitForHandshake();
+      } catch {
+        // One client's failed handshake concerns only that client.
+        stream.close();
+        this.#streams.delete(stream);
+        return;
+      }
+      if (stream.closed()) {
+        this.#streams.delete(stream);
+        return;
+      }
+    }
+    try {
+      await this.handleStream(stream, address);
+    } catch (err) {
+      reportCallbackError(err, `TCPServer handler for ${formatAddr(address)}`);
+      stream.close();
+    }
+    if (stream.closed()) this.#streams.delete(stream);
+  }
+
+  // Streams a handler kept open stay tracked so close() can end them; drop
+  // the ones closed since, at a cost amortized over accepts.
+  #prune(): void {
+    if (this.#streams.size < this.#pruneAt) return;
+    for (const stream of this.#streams) {
+      if (stream.closed()) this.#streams.delete(stream);
+    }
+    this.#pruneAt = Math.max(64, this.#streams.size * 2);
+  }
+}
+
+function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
+  return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";
+}
+
+function unstableNetEnabled(): boolean {
+  // Deno.listenDatagram exists only when the "net" unstable feature is on.
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
+    "function";
+}
+
+function formatAddr(addr: Deno.Addr): string {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+  }
+  return "path" in addr ? `${addr.transport}:${addr.path ?? ""}` : "peer";
+}
+
+function validateCloseOptions(options: CloseOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot close TCPServer: options must be an object");
+  }
+  const { timeout, signal } = options;
+  if (timeout !== undefined) {
+    if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+      throw new TypeError(
+        `Cannot close TCPServer: timeout must be a number, got ${timeout}`,
+      );
+    }
+    if (timeout < 0) {
+      throw new RangeError(
+        `Cannot close TCPServer: timeout must not be negative, got ${timeout}`,
+      );
+    }
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      "Cannot close TCPServer: signal must be an AbortSignal",
+    );
+  }
+}

@@ -1,0 +1,432 @@
+import assert from "node:assert/strict";
+import {
+  IOStream,
+  SSLIOStream,
+  StreamBufferFullError,
+  StreamClosedError,
+  TCPServer,
+} from "@squall/io/iostream";
+import { IOLoop } from "@squall/io/ioloop";
+
+const HOST = "127.0.0.1";
+const testdata = new URL("./testdata/", import.meta.url);
+const readPem = (name: string) => Deno.readTextFile(new URL(name, testdata));
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function portOf(addr: Deno.Addr): number {
+  assert.equal(addr.transport, "tcp");
+  return (addr as Deno.NetAddr).port;
+}
+
+function connect(port: number): Promise<IOStream> {
+  return IOStream.connect({ hostname: HOST, port });
+}
+
+/** Collects what reaches the current IOLoop's error handler. */
+function captureReports(): {
+  reports: Array<[unknown, string]>;
+  [Symbol.dispose](): void;
+} {
+  const reports: Array<[unknown, string]> = [];
+  const loop = new IOLoop({
+    onError: (err, where) => reports.push([err, where]),
+  });
+  return {
+    reports,
+    [Symbol.dispose]: () => {
+      loop.close();
+      IOLoop.clearCurrent();
+    },
+  };
+}
+
+async function echoLine(stream: IOStream): Promise<void> {
+  const line = await stream.readUntil("\n");
+  await stream.write(line);
+  stream.close();
+}
+
+Deno.test("TCPServer with a handler serves on port 0 and reports the real port", async () => {
+  const seen: Deno.Addr[] = [];
+  const server = new TCPServer({
+    handler(stream, address) {
+      seen.push(address);
+      return echoLine(stream);
+    },
+  });
+  const addr = server.listen({ port: 0, hostname: HOST });
+  assert.equal(addr.transport, "tcp");
+  assert.ok(addr.port > 0);
+  assert.deepEqual(server.addrs, [addr]);
+
+  const client = await connect(addr.port);
+  await client.write("hello\n");
+  assert.equal(text(await client.readUntil("\n")), "hello\n");
+  client.close();
+  await server.close();
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.transport, "tcp");
+  assert.equal((seen[0] as Deno.NetAddr).hostname, HOST);
+  assert.deepEqual(server.addrs, []);
+});
+
+Deno.test("TCPServer subclass overriding handleStream serves with listen(port, hostname)", async () => {
+  class Upper extends TCPServer {
+    override async handleStream(stream: IOStream): Promise<void> {
+      const line = await stream.readUntil("\n");
+      await stream.write(text(line).toUpperCase());
+      stream.close();
+    }
+  }
+  const server = new Upper();
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await client.write("shout\n");
+  assert.equal(text(await client.readUntilClose()), "SHOUT\n");
+  client.close();
+  await server.close();
+});
+
+Deno.test("TCPServer listens on a Unix socket path", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/squall.sock`;
+  try {
+    const server = new TCPServer({ handler: echoLine });
+    const addr = server.listen({ path });
+    assert.deepEqual(addr, { transport: "unix", path });
+    const client = await IOStream.connect({ transport: "unix", path });
+    await client.write("over unix\n");
+    assert.equal(text(await client.readUntil("\n")), "over unix\n");
+    client.close();
+    await server.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TCPServer.addListener accepts on a listener the caller made and closes it on stop()", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const server = new TCPServer({ handler: echoLine });
+  server.addListener(listener);
+  assert.deepEqual(server.addrs, [listener.addr]);
+  assert.throws(() => server.addListener(listener), /already added/);
+
+  const client = await connect(portOf(listener.addr));
+  await client.write("mine\n");
+  assert.equal(text(await client.readUntil("\n")), "mine\n");
+  client.close();
+  server.stop();
+  assert.throws(() => listener.close(), Deno.errors.BadResource);
+  await server.close();
+});
+
+Deno.test("TCPServer with cert and key serves TLS and survives a failed handshake", async () => {
+  const [cert, key, ca] = await Promise.all(
+    ["server.crt", "server.key", "ca.crt"].map(readPem),
+  );
+  let calls = 0;
+  const server = new TCPServer({
+    cert: cert!,
+    key: key!,
+    async handler(stream) {
+      calls++;
+      assert.ok(stream instanceof SSLIOStream);
+      await echoLine(stream);
+    },
+  });
+  const { port } = server.listen(0, HOST);
+
+  // A client that speaks plain text to the TLS port fails its handshake.
+  const bad = await Deno.connect({ hostname: HOST, port });
+  await bad.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+  const junk = new Uint8Array(1024);
+  // The server drops it (a TLS alert may come first, then EOF).
+  while (await bad.read(junk) !== null) { /* drain */ }
+  bad.close();
+
+  const good = await SSLIOStream.connect({
+    hostname: "localhost",
+    port,
+    caCerts: [ca!],
+  });
+  await good.write("secret\n");
+  assert.equal(text(await good.readUntil("\n")), "secret\n");
+  good.close();
+  await server.close();
+  assert.equal(calls, 1);
+});
+
+Deno.test("TCPServer keeps serving when one handler throws or rejects", async () => {
+  using capture = captureReports();
+  const server = new TCPServer({
+    async handler(stream) {
+      const line = text(await stream.readUntil("\n"));
+      if (line === "throw\n") throw new Error("handler blew up");
+      await stream.write(`echo ${line}`);
+      // Stay on the line for a second round trip.
+      await stream.write(`echo ${text(await stream.readUntil("\n"))}`);
+      stream.close();
+    },
+  });
+  const syncServer = new TCPServer({
+    handler() {
+      throw new TypeError("sync failure");
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const syncPort = syncServer.listen(0, HOST).port;
+
+  const steady = await connect(port);
+  await steady.write("one\n");
+  assert.equal(text(await steady.readUntil("\n")), "echo one\n");
+
+  const crasher = await connect(port);
+  await crasher.write("throw\n");
+  assert.equal((await crasher.readUntilClose()).length, 0);
+  crasher.close();
+  const syncVictim = await connect(syncPort);
+  assert.equal((await syncVictim.readUntilClose()).length, 0);
+  syncVictim.close();
+
+  await steady.write("two\n");
+  assert.equal(text(await steady.readUntil("\n")), "echo two\n");
+  steady.close();
+
+  const later = await connect(port);
+  await later.write("three\nfour\n");
+  assert.equal(text(await later.readUntil("\n")), "echo three\n");
+  assert.equal(text(await later.readUntil("\n")), "echo four\n");
+  later.close();
+  await Promise.all([server.close(), syncServer.close()]);
+
+  assert.equal(capture.reports.length, 2);
+  const messages = capture.reports.map(([err]) => (err as Error).message)
+    .sort();
+  assert.deepEqual(messages, ["handler blew up", "sync failure"]);
+  for (const [, where] of capture.reports) {
+    assert.match(where, /^TCPServer handler for 127\.0\.0\.1:\d+$/);
+  }
+});
+
+Deno.test("TCPServer.stop() refuses new connections but lets open ones go on", async () => {
+  const server = new TCPServer({ handler: echoLine });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  server.stop();
+  assert.deepEqual(server.addrs, []);
+  // Deno releases the socket once the pending accept() has been cancelled.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await assert.rejects(connect(port), Deno.errors.ConnectionRefused);
+  await client.write("still here\n");
+  assert.equal(text(await client.readUntil("\n")), "still here\n");
+  client.close();
+  await server.close();
+});
+
+Deno.test("TCPServer.close() waits for running handlers", async () => {
+  let finished = false;
+  const server = new TCPServer({
+    async handler(stream) {
+      await stream.readUntil("\n");
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await stream.write("done\n");
+      finished = true;
+      stream.close();
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await client.write("go\n");
+  // Let the handler start its slow part before shutting down.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await server.close();
+  assert.equal(finished, true);
+  assert.equal(text(await client.readUntilClose()), "done\n");
+  client.close();
+});
+
+Deno.test("TCPServer.close({ timeout }) lets quick handlers finish, then closes stragglers", async () => {
+  const outcomes: string[] = [];
+  const server = new TCPServer({
+    async handler(stream) {
+      const line = text(await stream.readUntil("\n"));
+      if (line === "quick\n") {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await stream.write("bye\n");
+        outcomes.push("quick done");
+        stream.close();
+        return;
+      }
+      try {
+        await stream.readUntil("\n"); // never comes
+      } catch (err) {
+        outcomes.push(err instanceof StreamClosedError ? "closed" : `${err}`);
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const quick = await connect(port);
+  const slow = await connect(port);
+  await quick.write("quick\n");
+  await slow.write("slow\n");
+  await new Promise((resolve) => setTimeout(resolve, 5));
+
+  const started = performance.now();
+  await server.close({ timeout: 100 });
+  const took = performance.now() - started;
+  assert.ok(
+    took >= 90,
+    `close() returned after ${took} ms, before the timeout`,
+  );
+  assert.ok(took < 2000, `close() took ${took} ms`);
+  assert.deepEqual(outcomes, ["quick done", "closed"]);
+  assert.equal(text(await quick.readUntilClose()), "bye\n");
+  assert.equal((await slow.readUntilClose()).length, 0);
+  quick.close();
+  slow.close();
+});
+
+Deno.test("TCPServer.close() closes streams a finished handler left open", async () => {
+  const kept: IOStream[] = [];
+  const server = new TCPServer({
+    handler(stream) {
+      kept.push(stream); // handed off, not closed
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await client.write("x");
+  while (kept.length === 0) await new Promise((r) => setTimeout(r, 1));
+  await server.close();
+  assert.equal(kept[0]!.closed(), true);
+  assert.equal(text(await client.readUntilClose()), "");
+  client.close();
+});
+
+Deno.test("TCPServer.close({ signal }) stops waiting when the signal aborts", async () => {
+  const server = new TCPServer({
+    async handler(stream) {
+      await stream.readUntil("\n").catch(() => {});
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  await server.close({ signal: controller.signal });
+  assert.equal((await client.readUntilClose()).length, 0);
+  client.close();
+  // A second close() shares the finished shutdown.
+  await server.close();
+});
+
+Deno.test("TCPServer passes stream options to accepted streams", async () => {
+  let failure: unknown;
+  const server = new TCPServer({
+    maxBufferSize: 1024,
+    readChunkSize: 256,
+    async handler(stream) {
+      try {
+        await stream.readUntil("\n");
+      } catch (err) {
+        failure = err;
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await client.write(new Uint8Array(8192).fill(0x61));
+  await client.readUntilClose();
+  client.close();
+  await server.close();
+  assert.ok(
+    failure instanceof StreamBufferFullError,
+    `expected StreamBufferFullError, got ${failure}`,
+  );
+});
+
+Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
+  await t.step("constructor", () => {
+    assert.throws(() => new TCPServer(), {
+      name: "TypeError",
+      message: /pass options.handler or override handleStream/,
+    });
+    assert.throws(
+      // @ts-expect-error: handler must be a function
+      () => new TCPServer({ handler: "nope" }),
+      TypeError,
+    );
+    assert.throws(
+      () => new TCPServer({ handler: () => {}, cert: "pem" }),
+      { name: "TypeError", message: /both cert and key/ },
+    );
+  });
+  await t.step("listen", async () => {
+    const server = new TCPServer({ handler: () => {} });
+    assert.throws(() => server.listen(-1), RangeError);
+    assert.throws(() => server.listen(70000), RangeError);
+    assert.throws(() => server.listen(1.5), TypeError);
+    // @ts-expect-error: port must be a number
+    assert.throws(() => server.listen({ port: "80" }), TypeError);
+    assert.throws(
+      () => server.listen({ path: "/tmp/x.sock", port: 1 }),
+      { name: "TypeError", message: /path excludes/ },
+    );
+    assert.throws(() => server.listen({ path: "" }), TypeError);
+    assert.deepEqual(server.addrs, []);
+    await assert.rejects(server.close({ timeout: -1 }), RangeError);
+    await server.close();
+    assert.throws(() => server.listen(0, HOST), /TCPServer is closed/);
+    // A refused listener stays the caller's to close.
+    using listener = Deno.listen({ hostname: HOST, port: 0 });
+    assert.throws(() => server.addListener(listener), /TCPServer is closed/);
+    // @ts-expect-error: not a listener
+    assert.throws(() => server.addListener({}), TypeError);
+  });
+  await t.step("TLS on a Unix socket", () => {
+    const server = new TCPServer({ handler: () => {}, cert: "c", key: "k" });
+    assert.throws(() => server.listen({ path: "/tmp/x.sock" }), /TLS/);
+  });
+});
+
+Deno.test("TCPServer reusePort: a clear error without --unstable-net, shared port with it", async () => {
+  const moduleUrl = new URL("../iostream/tcp_server.ts", import.meta.url).href;
+  const script = `
+    import { TCPServer } from ${JSON.stringify(moduleUrl)};
+    const a = new TCPServer({ handler: () => {} });
+    const b = new TCPServer({ handler: () => {} });
+    try {
+      const { port } = a.listen({ port: 0, hostname: "127.0.0.1", reusePort: true });
+      b.listen({ port, hostname: "127.0.0.1", reusePort: true });
+      console.log("shared", a.addrs.length + b.addrs.length);
+    } catch (err) {
+      console.log(err.name + ": " + err.message);
+    }
+    await Promise.all([a.close(), b.close()]);
+  `;
+  async function run(flags: string[]): Promise<string> {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", ...flags, "--allow-net", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = out.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const { code, stdout, stderr } = await out.output();
+    assert.equal(code, 0, text(stderr));
+    return text(stdout).trim();
+  }
+  const [without, withFlag] = await Promise.all([
+    run([]),
+    run(["--unstable-net"]),
+  ]);
+  assert.equal(
+    without,
+    "Error: Cannot listen with reusePort: Deno needs the --unstable-net flag " +
+      '(or "unstable": ["net"] in deno.json) for it',
+  );
+  assert.equal(withFlag, "shared 2");
+});
