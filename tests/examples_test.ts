@@ -1,0 +1,364 @@
+// Runs the examples as a user would: as processes, on ephemeral ports,
+// talked to over real sockets and pipes.
+import assert from "node:assert/strict";
+import { IOStream } from "@squall/io/iostream";
+
+const decoder = new TextDecoder();
+const HOST = "127.0.0.1";
+const LIMIT = 10_000; // ms any single expectation may take
+
+function example(name: string): string {
+  return new URL(`../examples/${name}`, import.meta.url).pathname;
+}
+
+/** Collects a child's stdout as text and lets a test wait for a pattern. */
+class Output {
+  text = "";
+  readonly done: Promise<void>;
+  #wake: (() => void) | null = null;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      for await (const chunk of stream) {
+        this.text += decoder.decode(chunk, { stream: true });
+        this.#wake?.();
+      }
+      this.#wake?.();
+    })();
+  }
+
+  async waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + LIMIT;
+    for (;;) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${pattern} in output:\n${this.text}`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#wake = resolve),
+        this.done,
+        new Promise((resolve) => timer = setTimeout(resolve, 100)),
+      ]);
+      clearTimeout(timer);
+      this.#wake = null;
+    }
+  }
+}
+
+/** A running examples/chat_server.ts on an ephemeral port. */
+async function startChatServer(): Promise<{
+  port: number;
+  stdout: Output;
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      example("chat_server.ts"),
+      "--port",
+      "0",
+      "--stats-interval",
+      "200",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Output(child.stdout);
+  const stderr = new Response(child.stderr).text();
+  let port: number;
+  try {
+    port = Number(
+      (await stdout.waitFor(/listening on 127\.0\.0\.1:(\d+)\n/))[1],
+    );
+    const hint = await stdout.waitFor(/connect with: nc 127\.0\.0\.1 (\d+)\n/);
+    assert.equal(Number(hint[1]), port);
+  } catch (err) {
+    child.kill();
+    await Promise.all([child.status, stderr, stdout.done]);
+    throw err;
+  }
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  return {
+    port,
+    stdout,
+    stop(signal = "SIGTERM") {
+      stopped ??= (async () => {
+        try {
+          child.kill(signal);
+        } catch {
+          // Already gone; the status tells.
+        }
+        const [status, err] = await Promise.all([child.status, stderr]);
+        await stdout.done;
+        assert.equal(err, "", "the server wrote to stderr");
+        return status;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** A chat participant over a plain IOStream (what `nc` would do). */
+class Peer {
+  constructor(readonly stream: IOStream) {}
+
+  static async connect(port: number): Promise<Peer> {
+    const peer = new Peer(await IOStream.connect({ hostname: HOST, port }));
+    await peer.expect(/^\* welcome, guest-\d+!/);
+    return peer;
+  }
+
+  async line(): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return decoder.decode(
+        await Promise.race([
+          this.stream.readUntil("\n"),
+          new Promise<never>((_, reject) =>
+            timer = setTimeout(
+              () => reject(new Error("no line within the limit")),
+              LIMIT,
+            )
+          ),
+        ]),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Reads lines until one matches; returns it. */
+  async expect(pattern: RegExp): Promise<string> {
+    const skipped: string[] = [];
+    for (;;) {
+      const line = await this.line().catch((err) => {
+        throw new Error(`${err.message}; wanted ${pattern}, saw ${skipped}`);
+      });
+      if (pattern.test(line)) return line;
+      skipped.push(line);
+    }
+  }
+
+  say(text: string): Promise<void> {
+    return this.stream.write(`${text}\n`);
+  }
+
+  /** Everything left until the server hangs up. */
+  async rest(): Promise<string> {
+    return decoder.decode(await this.stream.readUntilClose());
+  }
+
+  close(): void {
+    this.stream.close();
+  }
+}
+
+Deno.test("chat_server: several clients exchange messages, rename, list and quit", async () => {
+  const server = await startChatServer();
+  const ann = await Peer.connect(server.port);
+  const bob = await Peer.connect(server.port);
+  await ann.expect(/^\* guest-\d+ joined\n$/);
+  const cat = await Peer.connect(server.port);
+  await ann.expect(/joined/);
+  await bob.expect(/joined/);
+
+  await ann.say("/name ann");
+  assert.equal(await ann.line(), "* you are now ann\n");
+  await bob.expect(/^\* guest-\d+ is now ann\n$/);
+  await cat.expect(/is now ann/);
+  await bob.say("/name bob");
+  await bob.expect(/you are now bob/);
+  await ann.expect(/is now bob/);
+  await cat.expect(/is now bob/);
+
+  await ann.say("hello, room");
+  assert.equal(await bob.line(), "<ann> hello, room\n");
+  assert.equal(await cat.line(), "<ann> hello, room\n");
+  await bob.say("hi ann");
+  assert.equal(await ann.line(), "<bob> hi ann\n");
+  assert.equal(await cat.line(), "<bob> hi ann\n");
+
+  await cat.say("/who");
+  assert.match(await cat.line(), /^\* here: ann, bob, guest-\d+\n$/);
+  await cat.say("/name ann");
+  assert.equal(await cat.line(), "! the name ann is taken\n");
+  await cat.say("/quit");
+  assert.equal(await cat.rest(), "* bye\n");
+  assert.match(await ann.line(), /^\* guest-\d+ left \(quit\)\n$/);
+  assert.match(await bob.line(), /^\* guest-\d+ left \(quit\)\n$/);
+
+  // A client that just disconnects is noticed too.
+  bob.close();
+  assert.equal(await ann.line(), "* bob left (disconnected)\n");
+  await server.stdout.waitFor(/stats: 1 client\(s\)/);
+  ann.close();
+  cat.close();
+  assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("chat_server: an over-long line gets a notice and a disconnect", async () => {
+  const server = await startChatServer();
+  const victim = await Peer.connect(server.port);
+  const witness = await Peer.connect(server.port);
+  await victim.expect(/joined/);
+
+  await victim.say("x".repeat(2000));
+  assert.equal(
+    await victim.rest(),
+    "! line too long (2001 bytes, limit 1024): bye\n",
+  );
+  assert.match(await witness.line(), /^\* guest-\d+ left \(line too long\)\n$/);
+
+  // Past the hard limit with no newline at all: cut off at once.
+  const flooder = await Peer.connect(server.port);
+  await witness.expect(/joined/);
+  await flooder.stream.write("y".repeat(100_000)).catch(() => {});
+  assert.equal(await flooder.rest(), "");
+  assert.match(
+    await witness.line(),
+    /^\* guest-\d+ left \(no newline within 65536 bytes\)\n$/,
+  );
+
+  // The room still works.
+  const late = await Peer.connect(server.port);
+  await witness.expect(/joined/);
+  await late.say("still here?");
+  assert.match(await witness.line(), /^<guest-\d+> still here\?\n$/);
+  for (const peer of [victim, witness, flooder, late]) peer.close();
+  assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("chat_server: a client that never reads is dropped, the others go on", async () => {
+  const server = await startChatServer();
+  const slow = await Peer.connect(server.port); // never reads from now on
+  const talker = await Peer.connect(server.port);
+  const line = "z".repeat(999) + "\n";
+  const burst = line.repeat(64);
+
+  let dropped = false;
+  const watching = talker.expect(/^\* guest-\d+ was dropped \(too slow\)\n$/)
+    .then(() => dropped = true);
+  let sent = 0;
+  // Kernel buffers absorb a few MB before the slow client's outbox fills.
+  while (!dropped && sent < 200_000_000) {
+    await talker.stream.write(burst);
+    sent += burst.length;
+  }
+  await watching;
+  assert.ok(dropped);
+  await server.stdout.waitFor(/dropped guest-\d+: outbox full/);
+
+  // The slow client gets what was already on its way, then the notice.
+  const rest = await slow.rest();
+  assert.match(
+    rest,
+    /\n! you are not reading fast enough: disconnected after 256 unread lines\n$/,
+  );
+  // The talker is still welcome. Its backlog of flood lines is still being
+  // read by the server: a reply to /who comes after all of it.
+  await talker.say("/who");
+  assert.match(await talker.expect(/^\* here: /), /^\* here: guest-2\n$/);
+  const other = await Peer.connect(server.port);
+  await talker.expect(/joined/);
+  await talker.say("hello newcomer");
+  assert.equal(await other.line(), "<guest-2> hello newcomer\n");
+  for (const peer of [slow, talker, other]) peer.close();
+  assert.equal((await server.stop()).code, 0);
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    name:
+      `chat_server: ${signal} says goodbye, closes every client and exits 0`,
+    ignore: Deno.build.os === "windows",
+    async fn() {
+      const server = await startChatServer();
+      const a = await Peer.connect(server.port);
+      const b = await Peer.connect(server.port);
+      await a.expect(/joined/);
+      const status = server.stop(signal);
+      assert.equal(await a.rest(), "* server shutting down, goodbye\n");
+      assert.equal(await b.rest(), "* server shutting down, goodbye\n");
+      assert.equal((await status).code, 0);
+      assert.match(server.stdout.text, new RegExp(`received ${signal}`));
+      assert.match(server.stdout.text, /chat server stopped\n$/);
+      a.close();
+      b.close();
+      await assert.rejects(
+        IOStream.connect({ hostname: HOST, port: server.port }),
+        Deno.errors.ConnectionRefused,
+      );
+    },
+  });
+}
+
+Deno.test("chat_client: pipes stdin to the room and the room to stdout", async () => {
+  const server = await startChatServer();
+  const peer = await Peer.connect(server.port);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      example("chat_client.ts"),
+      "--port",
+      String(server.port),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new Output(child.stdout);
+  const err = new Response(child.stderr).text();
+  await out.waitFor(/\* welcome, guest-\d+!/);
+  const name = (await peer.expect(/^\* guest-\d+ joined\n$/)).split(" ")[1];
+
+  const stdin = child.stdin.getWriter();
+  await stdin.write(new TextEncoder().encode("hello from the client\n"));
+  assert.equal(await peer.line(), `<${name}> hello from the client\n`);
+  await peer.say("hello back");
+  await out.waitFor(/<guest-\d+> hello back\n/);
+
+  await stdin.close(); // end of input: the client says /quit
+  assert.equal(await peer.line(), `* ${name} left (quit)\n`);
+  const [status, stderr] = await Promise.all([child.status, err]);
+  await out.done;
+  assert.equal(status.code, 0, stderr);
+  assert.match(out.text, /\* bye\n$/);
+  assert.match(stderr, /connection closed/);
+  peer.close();
+  assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("tls_echo: a TLS server and client exchange lines", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", example("tls_echo.ts")],
+  }).output();
+  const out = decoder.decode(stdout);
+  assert.equal(code, 0, decoder.decode(stderr));
+  assert.match(out, /^server: TLS echo on 127\.0\.0\.1:\d+\n/);
+  assert.match(out, /server: TLS connection from 127\.0\.0\.1:\d+\n/);
+  for (const message of ["hello", "over TLS", "bye"]) {
+    assert.ok(
+      out.includes(`client: sent "${message}", got back "${message}"\n`),
+      out,
+    );
+  }
+  assert.match(out, /server: client left\ndone\n$/);
+});
+
+Deno.test("subprocess: a child process answers through a PipeIOStream", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-run", example("subprocess.ts")],
+  }).output();
+  assert.equal(code, 0, decoder.decode(stderr));
+  assert.equal(
+    decoder.decode(stdout),
+    'sent "hello", child answered "HELLO"\n' +
+      'sent "from the parent", child answered "FROM THE PARENT"\n' +
+      'sent "through a pipe", child answered "THROUGH A PIPE"\n' +
+      "child exited with code 0\n",
+  );
+});
