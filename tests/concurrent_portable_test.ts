@@ -4,6 +4,24 @@ import assert from "node:assert/strict";
 
 const MOD_URL = import.meta.resolve("../concurrent/mod.ts");
 
+/** Runs a command; returns its exit code and decoded output. */
+async function run(
+  command: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
 Deno.test("concurrent/ source uses no Deno API", async () => {
   const dir = new URL("../concurrent/", import.meta.url);
   let files = 0;
@@ -38,14 +56,13 @@ Deno.test("concurrent works with globalThis.Deno deleted (subprocess)", async ()
     out.denoGone = typeof globalThis.Deno;
     console.log(JSON.stringify(out));
   `;
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=js", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const err = new TextDecoder().decode(stderr);
-  assert.equal(code, 0, err);
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+  const { code, stdout, stderr } = await run(Deno.execPath(), [
+    "eval",
+    "--ext=js",
+    script,
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout), {
     future: "future",
     timeout: "TimeoutError",
     slept: true,
@@ -73,12 +90,14 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const bundle = `${dir}/concurrent.mjs`;
-      const built = await new Deno.Command(Deno.execPath(), {
-        args: ["bundle", "--platform=browser", "-o", bundle, MOD_URL],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+      const built = await run(Deno.execPath(), [
+        "bundle",
+        "--platform=browser",
+        "-o",
+        bundle,
+        MOD_URL,
+      ]);
+      assert.equal(built.code, 0, built.stderr);
       const check = `${dir}/check.mjs`;
       await Deno.writeTextFile(
         check,
@@ -101,13 +120,9 @@ Deno.test({
         console.log(JSON.stringify(out));
         `,
       );
-      const run = await new Deno.Command("node", {
-        args: [check],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-      const out = JSON.parse(new TextDecoder().decode(run.stdout));
+      const node = await run("node", [check]);
+      assert.equal(node.code, 0, node.stderr);
+      const out = JSON.parse(node.stdout);
       assert.equal(out.future, "future");
       assert.equal(out.timeout, "TimeoutError");
       assert.equal(out.dummy, 3);

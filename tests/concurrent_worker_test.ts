@@ -268,6 +268,14 @@ Deno.test("WorkerExecutor reports failures clearly", async (t) => {
     },
   );
 
+  await t.step("a function cannot close its worker", async () => {
+    await assert.rejects(
+      pool.submit(() => (globalThis as unknown as { close(): void }).close()),
+      { message: "A function run by WorkerExecutor cannot close its worker" },
+    );
+    assert.equal(await pool.submit(() => "still open"), "still open");
+  });
+
   await t.step(
     "an error nobody awaited in the worker is reported",
     async () => {
@@ -434,6 +442,83 @@ Deno.test("WorkerExecutor.shutdown()", async (t) => {
     pool.shutdown();
     assert.equal(running.cancelled(), true);
   });
+});
+
+type FakeEvent = { message: string; preventDefault(): void };
+
+/** A stand-in Worker that answers every task with `event`. */
+function fakeWorker(event: "error" | "messageerror", log: string[]) {
+  return class FakeWorker {
+    onmessage: unknown = null;
+    onmessageerror: ((event: MessageEvent) => void) | null = null;
+    onerror: ((event: FakeEvent) => void) | null = null;
+    constructor(_url: string, options: { name: string }) {
+      log.push(`spawn ${options.name}`);
+    }
+    postMessage(): void {
+      queueMicrotask(() => {
+        if (event === "error") {
+          this.onerror?.({ message: "crashed", preventDefault() {} });
+        } else this.onmessageerror?.(new MessageEvent("messageerror"));
+      });
+    }
+    terminate(): void {
+      log.push("terminate");
+    }
+  } as unknown as typeof Worker;
+}
+
+async function withFakeWorker(
+  FakeWorker: typeof Worker,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const saved = globalThis.Worker;
+  globalThis.Worker = FakeWorker;
+  try {
+    await fn();
+  } finally {
+    globalThis.Worker = saved;
+  }
+}
+
+Deno.test("WorkerExecutor replaces a worker that crashed", async () => {
+  const log: string[] = [];
+  await withFakeWorker(fakeWorker("error", log), async () => {
+    using pool = new WorkerExecutor({ size: 1 });
+    const first = pool.submit(function first() {});
+    const second = pool.submit(function second() {});
+    await assert.rejects(first, {
+      name: "Error",
+      message: "The worker running function first failed: crashed",
+    });
+    await assert.rejects(second, {
+      message: "The worker running function second failed: crashed",
+    });
+    assert.equal(pool.workers, 0);
+  });
+  assert.deepEqual(log, [
+    "spawn squall WorkerExecutor 1",
+    "terminate",
+    "spawn squall WorkerExecutor 1",
+    "terminate",
+  ]);
+});
+
+Deno.test("WorkerExecutor fails a task whose reply cannot be read", async () => {
+  const log: string[] = [];
+  await withFakeWorker(fakeWorker("messageerror", log), async () => {
+    using pool = new WorkerExecutor({ size: 1 });
+    const first = pool.submit(() => 1);
+    const second = pool.submit(() => 2);
+    for (const f of [first, second]) {
+      await assert.rejects(f, {
+        name: "DataCloneError",
+        message: /Cannot receive the worker's reply/,
+      });
+    }
+    assert.equal(pool.workers, 1); // the worker itself is fine
+  });
+  assert.deepEqual(log, ["spawn squall WorkerExecutor 1", "terminate"]);
 });
 
 Deno.test("WorkerExecutor retires idle workers after idleTimeout", async () => {
