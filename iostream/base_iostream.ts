@@ -1,0 +1,1232 @@
+// Copyright the squall authors. MIT license.
+
+import { reportCallbackError } from "../ioloop/_report.ts";
+import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
+import {
+  StreamBufferFullError,
+  StreamClosedError,
+  UnsatisfiableReadError,
+} from "./errors.ts";
+
+/** Buffer limits shared by every stream. */
+export interface StreamOptions {
+  /**
+   * The most bytes buffered for reading. A read that needs more fails with
+   * `StreamBufferFullError` and the stream closes.
+   *
+   * @default {104857600}
+   */
+  maxBufferSize?: number;
+  /**
+   * How many bytes one read from the connection asks for. Capped at half of
+   * `maxBufferSize`.
+   *
+   * @default {65536}
+   */
+  readChunkSize?: number;
+  /**
+   * The most bytes queued for writing. A `write()` that would queue more
+   * fails with `StreamBufferFullError`; the stream stays usable.
+   *
+   * @default {undefined} (no limit)
+   */
+  maxWriteBufferSize?: number;
+}
+
+/** Options for {@linkcode BaseIOStream.readBytes}. */
+export interface ReadBytesOptions {
+  /**
+   * Resolve as soon as at least one byte is available, with at most `n`.
+   *
+   * @default {false}
+   */
+  partial?: boolean;
+  /**
+   * Receives the data as it arrives instead of the promise; the promise then
+   * resolves with an empty array once all `n` bytes went to the callback.
+   */
+  streamingCallback?: (chunk: Uint8Array) => void;
+}
+
+/** Options for {@linkcode BaseIOStream.readUntil} and `readUntilRegex`. */
+export interface ReadUntilOptions {
+  /**
+   * Fail with `UnsatisfiableReadError` (and close the stream) when the match
+   * cannot end within this many bytes.
+   *
+   * @default {undefined} (bounded only by `maxBufferSize`)
+   */
+  maxBytes?: number;
+}
+
+/** Options for {@linkcode BaseIOStream.readInto}. */
+export interface ReadIntoOptions {
+  /**
+   * Resolve as soon as at least one byte was copied, instead of waiting
+   * until the buffer is full.
+   *
+   * @default {false}
+   */
+  partial?: boolean;
+}
+
+/** Options for {@linkcode BaseIOStream.readUntilClose}. */
+export interface ReadUntilCloseOptions {
+  /**
+   * Receives the data as it arrives; the promise then resolves with an empty
+   * array when the stream closes.
+   */
+  streamingCallback?: (chunk: Uint8Array) => void;
+}
+
+const DEFAULT_MAX_BUFFER = 104857600;
+const DEFAULT_CHUNK = 65536;
+
+// Kinds of pending read.
+const NONE = 0;
+const BYTES = 1;
+const UNTIL = 2;
+const REGEX = 3;
+const INTO = 4;
+const CLOSE = 5;
+const CHUNK = 6; // any buffered data (async iteration)
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+function noop(): void {}
+
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+function rejected<T>(err: unknown): Promise<T> {
+  return quiet(Promise.reject(err));
+}
+
+function checkSize(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  }
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `${name} must be an integer of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function optionalSize(
+  name: string,
+  value: unknown,
+  min: number,
+): number | undefined {
+  return value === undefined ? undefined : checkSize(name, value, min);
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+interface WriteWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A buffered, promise-based byte stream: mix framings on one connection
+ * (a line, then a counted body, then a TLS upgrade) with limits Deno's own
+ * streams lack.
+ *
+ * Subclasses supply the transport through {@linkcode readFromFd},
+ * {@linkcode writeToFd} and {@linkcode closeFd}; use {@linkcode IOStream}
+ * for sockets, `SSLIOStream` for TLS and `PipeIOStream` for web streams.
+ *
+ * Tornado's `tornado.iostream.BaseIOStream`. One read may be pending at a
+ * time; reads are served from the buffer first, and data left over stays
+ * for the next read. Writes are queued in order and resolve once their
+ * bytes reached the operating system.
+ *
+ * @example A custom in-memory stream
+ * ```ts
+ * import { BaseIOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * class Scripted extends BaseIOStream {
+ *   #parts = ["GET / HTTP/1.1\r\n", "Host: x\r\n\r\n"];
+ *   written: string[] = [];
+ *   protected override readFromFd(buf: Uint8Array): Promise<Uint8Array | null> {
+ *     const part = this.#parts.shift();
+ *     if (part === undefined) return Promise.resolve(null);
+ *     const { written } = new TextEncoder().encodeInto(part, buf);
+ *     return Promise.resolve(buf.subarray(0, written));
+ *   }
+ *   protected override writeToFd(data: Uint8Array): Promise<number> {
+ *     this.written.push(new TextDecoder().decode(data));
+ *     return Promise.resolve(data.length);
+ *   }
+ *   protected override closeFd(): void {}
+ * }
+ *
+ * const stream = new Scripted();
+ * const line = await stream.readUntil("\r\n");
+ * assert.equal(new TextDecoder().decode(line), "GET / HTTP/1.1\r\n");
+ * await stream.write("HTTP/1.1 200 OK\r\n");
+ * assert.deepEqual(stream.written, ["HTTP/1.1 200 OK\r\n"]);
+ * const rest = await stream.readUntilClose();
+ * assert.equal(new TextDecoder().decode(rest), "Host: x\r\n\r\n");
+ * assert.equal(stream.closed(), true);
+ * ```
+ */
+export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
+  readonly #maxBufferSize: number;
+  readonly #chunkSize: number;
+  readonly #maxWrite: number | undefined;
+  readonly #rbuf = new StreamBuffer();
+  readonly #wbuf = new StreamBuffer();
+  #readBuf: Uint8Array | null = null;
+
+  #closed = false;
+  #error: Error | null = null;
+  #closeCallback: (() => void) | null = null;
+  #closeCallbackDone = false;
+
+  // The one pending read.
+  #rKind = NONE;
+  #rN = 0;
+  #rPartial = false;
+  #rDelim: Uint8Array = EMPTY;
+  #rRe: RegExp | null = null;
+  #rMax: number | undefined = undefined;
+  #rInto: Uint8Array = EMPTY;
+  #rCb: ((chunk: Uint8Array) => void) | null = null;
+  #rScanned = 0;
+  #rResolve: ((value: never) => void) | null = null;
+  #rReject: ((err: unknown) => void) | null = null;
+
+  #loopRunning = false;
+  #readInFlight = false;
+  #iterating = 0;
+
+  // Writes: bytes ever queued and ever flushed; waiters by target.
+  #queued = 0;
+  #flushed = 0;
+  #flushing = false;
+  #waiters: WriteWaiter[] = [];
+  #waitersHead = 0;
+
+  /**
+   * Sets the buffer limits.
+   *
+   * @param options Buffer limits; see {@linkcode StreamOptions}.
+   */
+  constructor(options: StreamOptions = {}) {
+    const max = optionalSize("maxBufferSize", options.maxBufferSize, 2) ??
+      DEFAULT_MAX_BUFFER;
+    const chunk = optionalSize("readChunkSize", options.readChunkSize, 1) ??
+      DEFAULT_CHUNK;
+    this.#maxBufferSize = max;
+    this.#chunkSize = Math.max(1, Math.min(chunk, Math.floor(max / 2)));
+    this.#maxWrite = optionalSize(
+      "maxWriteBufferSize",
+      options.maxWriteBufferSize,
+      0,
+    );
+  }
+
+  /**
+   * Reads from the transport into `buf` (or into a buffer that took over
+   * its memory, as a BYOB read does) and resolves with a view of the bytes
+   * read, or `null` at end of stream. Called by the stream only, never while
+   * another call is pending.
+   *
+   * @param buf Where to read to; the stream does not touch it until the
+   * returned promise settles.
+   * @returns The bytes read, or `null` at end of stream.
+   */
+  protected abstract readFromFd(buf: Uint8Array): Promise<Uint8Array | null>;
+
+  /**
+   * Writes some of `data` to the transport and resolves with how many bytes
+   * were written (at least one). Called by the stream only, one call at a
+   * time.
+   *
+   * @param data The bytes to write.
+   * @returns How many bytes were written.
+   */
+  protected abstract writeToFd(data: Uint8Array): Promise<number>;
+
+  /**
+   * Releases the transport. Called once, by {@linkcode close}. It must not
+   * throw; a pending {@linkcode readFromFd} may reject or resolve afterwards.
+   */
+  protected abstract closeFd(): void;
+
+  /**
+   * Why the stream closed: `null` while open or after a clean close, else
+   * the error (a reset, `UnsatisfiableReadError`, `StreamBufferFullError`,
+   * or what was passed to {@linkcode close}).
+   *
+   * @example A stream closed with an error remembers it
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * const server = await listener.accept();
+   * stream.close(new Error("protocol violation"));
+   * assert.equal(stream.error?.message, "protocol violation");
+   * server.close();
+   * ```
+   */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /**
+   * Reads exactly `n` bytes (with `partial`, between 1 and `n` as soon as
+   * any are available).
+   *
+   * @param n How many bytes to read.
+   * @param options `partial` and `streamingCallback`.
+   * @returns The bytes, or an empty array when a streaming callback got them.
+   *
+   * @example Read a length-prefixed body
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await server.write(new Uint8Array([0, 3, 7, 8, 9]));
+   * const header = await stream.readBytes(2);
+   * const body = await stream.readBytes(header[1]!);
+   * assert.deepEqual([...body], [7, 8, 9]);
+   * stream.close();
+   * ```
+   */
+  readBytes(n: number, options: ReadBytesOptions = {}): Promise<Uint8Array> {
+    try {
+      checkSize("n", n, 0);
+      this.#checkNotReading();
+    } catch (err) {
+      return rejected(err);
+    }
+    this.#rKind = BYTES;
+    this.#rN = n;
+    this.#rPartial = options.partial === true;
+    this.#rCb = options.streamingCallback ?? null;
+    return this.#startRead();
+  }
+
+  /**
+   * Reads up to and including the first occurrence of `delimiter`.
+   *
+   * @param delimiter The bytes to look for; a string is encoded as UTF-8.
+   * @param options `maxBytes`: fail (and close) when the delimiter does not
+   * end within this many bytes.
+   * @returns The bytes read, delimiter included.
+   *
+   * @example Read a line
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await server.write(new TextEncoder().encode("HELO x\r\nrest"));
+   * const line = await stream.readUntil("\r\n", { maxBytes: 1024 });
+   * assert.equal(new TextDecoder().decode(line), "HELO x\r\n");
+   * stream.close();
+   * ```
+   */
+  readUntil(
+    delimiter: Uint8Array | string,
+    options: ReadUntilOptions = {},
+  ): Promise<Uint8Array> {
+    let delim: Uint8Array;
+    let max: number | undefined;
+    try {
+      if (typeof delimiter === "string") delim = encoder.encode(delimiter);
+      else if (delimiter instanceof Uint8Array) delim = delimiter;
+      else {
+        throw new TypeError(
+          `Delimiter must be a Uint8Array or a string, got ${typeof delimiter}`,
+        );
+      }
+      if (delim.length === 0) {
+        throw new TypeError("Delimiter must not be empty");
+      }
+      max = optionalSize("maxBytes", options.maxBytes, 0);
+      this.#checkNotReading();
+    } catch (err) {
+      return rejected(err);
+    }
+    this.#rKind = UNTIL;
+    this.#rMax = max;
+    this.#rDelim = delim;
+    this.#rScanned = 0;
+    return this.#startRead();
+  }
+
+  /**
+   * Reads up to and including the end of the first match of `regex`. The
+   * bytes are matched as Latin-1 text (one character per byte), so write
+   * patterns over byte values (`/\r?\n\r?\n/`, `/[\x80-\xff]/`).
+   *
+   * @param regex The pattern; its `g` and `y` flags are ignored.
+   * @param options `maxBytes`: fail (and close) when no match can end within
+   * this many bytes.
+   * @returns The bytes read, up to the end of the match.
+   *
+   * @example Read HTTP headers
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await server.write(new TextEncoder().encode("A: 1\nB: 2\n\nbody"));
+   * const head = await stream.readUntilRegex(/\r?\n\r?\n/);
+   * assert.equal(new TextDecoder().decode(head), "A: 1\nB: 2\n\n");
+   * stream.close();
+   * ```
+   */
+  readUntilRegex(
+    regex: RegExp,
+    options: ReadUntilOptions = {},
+  ): Promise<Uint8Array> {
+    let max: number | undefined;
+    try {
+      if (!(regex instanceof RegExp)) {
+        throw new TypeError(`Pattern must be a RegExp, got ${typeof regex}`);
+      }
+      max = optionalSize("maxBytes", options.maxBytes, 0);
+      this.#checkNotReading();
+    } catch (err) {
+      return rejected(err);
+    }
+    this.#rKind = REGEX;
+    this.#rMax = max;
+    this.#rRe = regex.global || regex.sticky
+      ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""))
+      : regex;
+    return this.#startRead();
+  }
+
+  /**
+   * Reads into `buffer` until it is full (with `partial`, as soon as at
+   * least one byte was copied).
+   *
+   * @param buffer Where the bytes go.
+   * @param options `partial`.
+   * @returns How many bytes were copied.
+   *
+   * @example Fill a caller-owned buffer
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await server.write(new Uint8Array([1, 2, 3, 4]));
+   * const buf = new Uint8Array(4);
+   * assert.equal(await stream.readInto(buf), 4);
+   * assert.deepEqual([...buf], [1, 2, 3, 4]);
+   * stream.close();
+   * ```
+   */
+  readInto(buffer: Uint8Array, options: ReadIntoOptions = {}): Promise<number> {
+    try {
+      if (!(buffer instanceof Uint8Array)) {
+        throw new TypeError(
+          `Buffer must be a Uint8Array, got ${typeof buffer}`,
+        );
+      }
+      this.#checkNotReading();
+    } catch (err) {
+      return rejected(err);
+    }
+    this.#rKind = INTO;
+    this.#rInto = buffer;
+    this.#rPartial = options.partial === true;
+    return this.#startRead();
+  }
+
+  /**
+   * Reads everything until the stream closes. Resolves (rather than
+   * rejects) when the peer closes, even after an error such as a reset.
+   *
+   * @param options `streamingCallback`.
+   * @returns The bytes, or an empty array when a streaming callback got them.
+   *
+   * @example Read a whole response
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * const server = await listener.accept();
+   * await server.write(new TextEncoder().encode("all of it"));
+   * server.close();
+   * const data = await stream.readUntilClose();
+   * assert.equal(new TextDecoder().decode(data), "all of it");
+   * assert.equal(stream.closed(), true);
+   * ```
+   */
+  readUntilClose(options: ReadUntilCloseOptions = {}): Promise<Uint8Array> {
+    try {
+      this.#checkNotReading();
+    } catch (err) {
+      return rejected(err);
+    }
+    this.#rKind = CLOSE;
+    this.#rCb = options.streamingCallback ?? null;
+    return this.#startRead();
+  }
+
+  /**
+   * Iterates over the data in chunks as it arrives, until the stream closes.
+   * The stream keeps reading ahead while an iterator is alive (bounded by
+   * `maxBufferSize`). Ends quietly on a clean close; throws
+   * `StreamClosedError` when the stream closed with an error. Leaving the
+   * loop early does not close the stream.
+   *
+   * @returns An async iterator of chunks.
+   *
+   * @example Count the bytes of a response
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * const server = await listener.accept();
+   * await server.write(new Uint8Array(1000));
+   * server.close();
+   * let total = 0;
+   * for await (const chunk of stream) total += chunk.length;
+   * assert.equal(total, 1000);
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    let active = true;
+    this.#iterating++;
+    const finish = () => {
+      if (active) {
+        active = false;
+        this.#iterating--;
+      }
+    };
+    const done: IteratorReturnResult<undefined> = {
+      done: true,
+      value: undefined,
+    };
+    const next = (): Promise<IteratorResult<Uint8Array>> => {
+      if (!active) return Promise.resolve(done);
+      try {
+        this.#checkNotReading();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      this.#rKind = CHUNK;
+      return (this.#startRead() as Promise<Uint8Array | null>).then(
+        (value) => {
+          if (value !== null) return { done: false, value };
+          finish();
+          return done;
+        },
+        (err) => {
+          finish();
+          throw err;
+        },
+      );
+    };
+    this.#ensureLoop();
+    return {
+      next,
+      return: (): Promise<IteratorResult<Uint8Array>> => {
+        finish();
+        return Promise.resolve(done);
+      },
+    };
+  }
+
+  #checkNotReading(): void {
+    if (this.#rKind !== NONE) {
+      throw new Error("Cannot start a read while another read is pending");
+    }
+  }
+
+  #clearRead(): void {
+    this.#rKind = NONE;
+    this.#rCb = null;
+    this.#rRe = null;
+    this.#rDelim = EMPTY;
+    this.#rInto = EMPTY;
+    this.#rResolve = null;
+    this.#rReject = null;
+  }
+
+  // Serves the read just described from the buffer if it can, else parks it.
+  #startRead<T>(): Promise<T> {
+    if (this.#rCb !== null) {
+      try {
+        this.#stream();
+      } catch (err) {
+        this.#clearRead();
+        this.close(err);
+        return rejected(err);
+      }
+      if (this.#rKind === BYTES && this.#rN === 0) {
+        this.#clearRead();
+        return Promise.resolve(EMPTY as T);
+      }
+    }
+    let pos: number;
+    try {
+      pos = this.#findReadPos();
+    } catch (err) {
+      this.#clearRead();
+      this.close(err);
+      return rejected(err);
+    }
+    if (pos >= 0) return Promise.resolve(this.#consume(pos) as T);
+    if (this.#closed) return this.#settleOnClose<T>();
+    return new Promise<T>((resolve, reject) => {
+      this.#rResolve = resolve as (value: never) => void;
+      this.#rReject = reject;
+      this.#ensureLoop();
+    });
+  }
+
+  // Feeds buffered bytes to a streaming callback; may throw what it throws.
+  #stream(): void {
+    const cb = this.#rCb!;
+    const size = this.#rbuf.size;
+    if (size === 0) return;
+    if (this.#rKind === BYTES) {
+      const m = Math.min(this.#rN, size);
+      if (m === 0) return;
+      this.#rN -= m;
+      cb(this.#rbuf.take(m));
+    } else if (this.#rKind === CLOSE) {
+      cb(this.#rbuf.take(size));
+    }
+  }
+
+  /**
+   * The one place that decides whether the pending read can complete: the
+   * number of buffered bytes it consumes, or -1 to wait for more. Throws
+   * `UnsatisfiableReadError` when a `maxBytes` limit cannot be met.
+   */
+  #findReadPos(): number {
+    const size = this.#rbuf.size;
+    switch (this.#rKind) {
+      case BYTES: {
+        if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
+        const n = this.#rN;
+        if (size >= n) return n;
+        return this.#rPartial && size > 0 ? size : -1;
+      }
+      case INTO: {
+        const n = this.#rInto.length;
+        if (size >= n) return n;
+        return this.#rPartial && size > 0 ? size : -1;
+      }
+      case UNTIL: {
+        const delim = this.#rDelim;
+        const max = this.#rMax;
+        if (size >= delim.length) {
+          const at = this.#rbuf.indexOf(delim, this.#rScanned);
+          if (at >= 0) {
+            const end = at + delim.length;
+            if (max !== undefined && end > max) this.#unsatisfiable();
+            return end;
+          }
+          // Next time, look only at bytes a match could still start at.
+          this.#rScanned = size - delim.length + 1;
+        }
+        // Any match from here on ends past the buffered bytes.
+        if (max !== undefined && size >= max) this.#unsatisfiable();
+        return -1;
+      }
+      case REGEX: {
+        const max = this.#rMax;
+        if (size > 0) {
+          const m = this.#rRe!.exec(this.#rbuf.latin1());
+          if (m !== null) {
+            const end = m.index + m[0].length;
+            if (max !== undefined && end > max) this.#unsatisfiable();
+            return end;
+          }
+        }
+        // Lookahead can let a later match end earlier: keep one byte slack.
+        if (max !== undefined && size > max) this.#unsatisfiable();
+        return -1;
+      }
+      case CHUNK:
+        return size > 0 ? size : -1;
+      default:
+        return -1; // CLOSE completes only on close
+    }
+  }
+
+  #unsatisfiable(): never {
+    const max = this.#rMax;
+    if (this.#rKind === UNTIL) {
+      const text = new TextDecoder().decode(this.#rDelim);
+      throw new UnsatisfiableReadError(
+        `Cannot read until ${
+          JSON.stringify(text)
+        }: not found within ${max} bytes`,
+      );
+    }
+    throw new UnsatisfiableReadError(
+      `Cannot read until ${this.#rRe}: no match within ${max} bytes`,
+    );
+  }
+
+  // Takes `pos` bytes for the pending read and clears it; returns its value.
+  #consume(pos: number): unknown {
+    let value: unknown;
+    if (this.#rKind === INTO) {
+      this.#rbuf.copyTo(this.#rInto, pos);
+      value = pos;
+    } else {
+      value = this.#rbuf.take(pos);
+    }
+    this.#clearRead();
+    return value;
+  }
+
+  // Completes a parked read once new data arrived.
+  #tryServe(): void {
+    const resolve = this.#rResolve;
+    if (resolve === null) return;
+    const reject = this.#rReject!;
+    let pos: number;
+    try {
+      if (this.#rCb !== null) {
+        this.#stream();
+        if (this.#rKind === BYTES && this.#rN === 0) {
+          this.#clearRead();
+          resolve(EMPTY as never);
+          return;
+        }
+      }
+      pos = this.#findReadPos();
+    } catch (err) {
+      this.#clearRead();
+      reject(err);
+      this.close(err);
+      return;
+    }
+    if (pos >= 0) resolve(this.#consume(pos) as never);
+  }
+
+  // Settles the described read on a closed stream (nothing can arrive).
+  #settleOnClose<T>(): Promise<T> {
+    const kind = this.#rKind;
+    if (kind === CLOSE) {
+      const cb = this.#rCb;
+      const rest = this.#rbuf.take(this.#rbuf.size);
+      this.#clearRead();
+      if (cb !== null) {
+        try {
+          if (rest.length > 0) cb(rest);
+        } catch (err) {
+          return rejected(err);
+        }
+        return Promise.resolve(EMPTY as T);
+      }
+      return Promise.resolve(rest as T);
+    }
+    this.#clearRead();
+    if (kind === CHUNK && this.#error === null) {
+      return Promise.resolve(null as T);
+    }
+    return rejected(this.#closedError());
+  }
+
+  #closedError(): StreamClosedError {
+    return this.#error === null
+      ? new StreamClosedError()
+      : new StreamClosedError({ realError: this.#error });
+  }
+
+  #ensureLoop(): void {
+    if (!this.#loopRunning && !this.#closed) {
+      this.#loopRunning = true;
+      this.#readLoop();
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const rbuf = this.#rbuf;
+    const chunkSize = this.#chunkSize;
+    // Hand a read buffer over to the stream buffer (no copy) when it is at
+    // least this full; copy smaller reads so the buffer can be reused.
+    const handover = Math.max(COALESCE_MAX + 1, chunkSize >>> 2);
+    try {
+      while (
+        !this.#closed &&
+        (this.#rKind !== NONE || this.#closeCallback !== null ||
+          this.#iterating > 0)
+      ) {
+        const buf = this.#readBuf ??= new Uint8Array(chunkSize);
+        let got: Uint8Array | null;
+        this.#readInFlight = true;
+        try {
+          got = await this.readFromFd(buf);
+        } catch (err) {
+          this.#readInFlight = false;
+          if (!this.#closed) this.close(err);
+          return;
+        }
+        this.#readInFlight = false;
+        if (this.#closed) return;
+        if (got === null) {
+          this.close();
+          return;
+        }
+        if (got.length >= handover) {
+          rbuf.append(got);
+          this.#readBuf = null;
+        } else {
+          rbuf.append(got, true);
+          if (buf.byteLength === 0) {
+            // A BYOB read took the buffer's memory: reuse what came back.
+            const back = got.buffer;
+            this.#readBuf = back instanceof ArrayBuffer &&
+                back.byteLength >= chunkSize
+              ? new Uint8Array(back, 0, chunkSize)
+              : null;
+          }
+        }
+        this.#tryServe();
+        if (rbuf.size > this.#maxBufferSize && !this.#closed) {
+          const err = new StreamBufferFullError(
+            `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
+          );
+          const reject = this.#rReject;
+          this.#clearRead();
+          reject?.(err);
+          this.close(err);
+          return;
+        }
+      }
+    } finally {
+      this.#loopRunning = false;
+    }
+  }
+
+  // --------------------------------------------------------------- writes
+
+  /**
+   * Queues `data` to be written. Writes go out in call order; the promise
+   * resolves once these bytes reached the operating system. Ignoring the
+   * promise is safe: a failure then only shows on {@linkcode error}.
+   *
+   * @param data The bytes; a string is encoded as UTF-8.
+   * @returns A promise that resolves when the bytes are flushed, and rejects
+   * with `StreamClosedError` when the stream closes first, or with
+   * `StreamBufferFullError` when `maxWriteBufferSize` would be exceeded.
+   *
+   * @example Write a request and read the reply
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await stream.write("ping\n");
+   * const buf = new Uint8Array(5);
+   * await server.read(buf);
+   * assert.equal(new TextDecoder().decode(buf), "ping\n");
+   * stream.close();
+   * ```
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    let bytes: Uint8Array;
+    if (typeof data === "string") bytes = encoder.encode(data);
+    else if (data instanceof Uint8Array) bytes = data;
+    else {
+      return rejected(
+        new TypeError(
+          `Data must be a Uint8Array or a string, got ${typeof data}`,
+        ),
+      );
+    }
+    if (this.#closed) return rejected(this.#closedError());
+    const n = bytes.length;
+    const max = this.#maxWrite;
+    if (max !== undefined && this.#queued - this.#flushed + n > max) {
+      return rejected(
+        new StreamBufferFullError(
+          `Cannot queue ${n} bytes: maxWriteBufferSize is ${max} and ${
+            this.#queued - this.#flushed
+          } bytes are queued`,
+        ),
+      );
+    }
+    this.#queued += n;
+    if (!this.#flushing) {
+      if (n === 0) return Promise.resolve();
+      this.#flushing = true;
+      return quiet(this.#writeNow(bytes));
+    }
+    this.#wbuf.append(bytes);
+    return quiet(
+      new Promise<void>((resolve, reject) => {
+        this.#waiters.push({ target: this.#queued, resolve, reject });
+      }),
+    );
+  }
+
+  // Fast path: nothing queued, so write straight from the caller's bytes.
+  async #writeNow(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    try {
+      while (off < bytes.length) {
+        const n = await this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
+        off += n;
+        if (this.#closed) break;
+        this.#flushed += n;
+      }
+    } catch (err) {
+      this.#flushing = false;
+      throw this.#writeFailed(err);
+    }
+    if (this.#closed) {
+      this.#flushing = false;
+      if (off < bytes.length) throw this.#closedError();
+      return;
+    }
+    if (this.#wbuf.size > 0 || this.#waitersHead < this.#waiters.length) {
+      this.#drain();
+    } else {
+      this.#flushing = false;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    const wbuf = this.#wbuf;
+    try {
+      for (;;) {
+        this.#wakeWriters();
+        if (wbuf.size === 0 || this.#closed) break;
+        const n = await this.writeToFd(wbuf.first());
+        if (this.#closed) break;
+        wbuf.skip(n);
+        this.#flushed += n;
+      }
+    } catch (err) {
+      this.#writeFailed(err);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#waiters;
+    let head = this.#waitersHead;
+    while (head < waiters.length && waiters[head]!.target <= this.#flushed) {
+      waiters[head++]!.resolve();
+    }
+    if (head === waiters.length) {
+      waiters.length = 0;
+      head = 0;
+    }
+    this.#waitersHead = head;
+  }
+
+  // A write to the transport failed: close, and say why to the writer.
+  #writeFailed(err: unknown): StreamClosedError {
+    if (!this.#closed) this.close(err);
+    return this.#closedError();
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /**
+   * Closes the stream and its transport. Pending reads that the buffered
+   * data cannot satisfy reject with `StreamClosedError` (a pending
+   * `readUntilClose` resolves with the rest), queued writes reject, and the
+   * close callback runs once, soon after. Closing twice is a no-op.
+   *
+   * @param error Why, if the close is due to an error; kept in
+   * {@linkcode error} and in `StreamClosedError.realError`.
+   *
+   * @example Reads and writes after close reject
+   * ```ts
+   * import { IOStream, StreamClosedError } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * stream.close();
+   * stream.close();
+   * await assert.rejects(stream.write("late"), StreamClosedError);
+   * await assert.rejects(stream.readBytes(1), StreamClosedError);
+   * ```
+   */
+  close(error?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (error !== undefined && error !== null) this.#error = toError(error);
+    try {
+      this.closeFd();
+    } catch {
+      // closeFd must not throw; a transport that does has nothing to add.
+    }
+    // Writes that did not make it.
+    this.#wbuf.skip(this.#wbuf.size);
+    const waiters = this.#waiters;
+    for (let i = this.#waitersHead; i < waiters.length; i++) {
+      waiters[i]!.reject(this.#closedError());
+    }
+    waiters.length = 0;
+    this.#waitersHead = 0;
+    // The pending read: buffered data may still satisfy it.
+    const resolve = this.#rResolve;
+    if (resolve !== null) {
+      const reject = this.#rReject!;
+      let pos = -1;
+      try {
+        if (this.#rCb !== null && this.#rKind === BYTES) this.#stream();
+        if (this.#rKind !== CLOSE) pos = this.#findReadPos();
+      } catch (err) {
+        this.#clearRead();
+        reject(err);
+        pos = -2;
+      }
+      if (pos >= 0) resolve(this.#consume(pos) as never);
+      else if (pos === -1) this.#settleOnClose<never>().then(resolve, reject);
+    }
+    this.#maybeRunCloseCallback();
+  }
+
+  /**
+   * Sets (or with `null`, clears) the function called once when the stream
+   * closes. While one is set, the stream keeps a read in flight so that it
+   * notices the peer closing even when idle; a thrown error is reported
+   * through the IOLoop's error handler.
+   *
+   * @param callback The function, or `null`.
+   *
+   * @example Notice the peer hanging up
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * const server = await listener.accept();
+   * const closed = Promise.withResolvers<void>();
+   * stream.setCloseCallback(() => closed.resolve());
+   * server.close();
+   * await closed.promise;
+   * assert.equal(stream.closed(), true);
+   * ```
+   */
+  setCloseCallback(callback: (() => void) | null): void {
+    if (callback !== null && typeof callback !== "function") {
+      throw new TypeError(
+        `Close callback must be a function or null, got ${typeof callback}`,
+      );
+    }
+    this.#closeCallback = callback;
+    if (this.#closed) this.#maybeRunCloseCallback();
+    else if (callback !== null) this.#ensureLoop();
+  }
+
+  /**
+   * Removes the close callback without running it and returns it, for a
+   * subclass that hands its connection over to another stream.
+   *
+   * @returns The callback, or `null` when none is set.
+   */
+  protected takeCloseCallback(): (() => void) | null {
+    const cb = this.#closeCallback;
+    this.#closeCallback = null;
+    return cb;
+  }
+
+  #maybeRunCloseCallback(): void {
+    if (this.#closeCallbackDone || this.#closeCallback === null) return;
+    const cb = this.#closeCallback;
+    this.#closeCallback = null;
+    this.#closeCallbackDone = true;
+    queueMicrotask(() => {
+      try {
+        const result: unknown = cb();
+        if (result instanceof Promise) {
+          result.catch((err) =>
+            reportCallbackError(err, "stream close callback")
+          );
+        }
+      } catch (err) {
+        reportCallbackError(err, "stream close callback");
+      }
+    });
+  }
+
+  /**
+   * Whether the stream is closed.
+   *
+   * @returns `true` once {@linkcode close} ran or the peer closed.
+   *
+   * @example After close
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * assert.equal(stream.closed(), false);
+   * stream.close();
+   * assert.equal(stream.closed(), true);
+   * ```
+   */
+  closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Whether a read is pending.
+   *
+   * @returns `true` between starting a read and its completion.
+   *
+   * @example A read waits for data
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * const read = stream.readBytes(2);
+   * assert.equal(stream.reading(), true);
+   * await server.write(new Uint8Array(2));
+   * await read;
+   * assert.equal(stream.reading(), false);
+   * stream.close();
+   * ```
+   */
+  reading(): boolean {
+    return this.#rKind !== NONE;
+  }
+
+  /**
+   * Whether written bytes are still on their way to the operating system.
+   *
+   * @returns `true` while a write is in progress.
+   *
+   * @example While a write is in progress
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * const done = stream.write("hello");
+   * assert.equal(stream.writing(), true);
+   * await done;
+   * assert.equal(stream.writing(), false);
+   * stream.close();
+   * ```
+   */
+  writing(): boolean {
+    return this.#flushing;
+  }
+
+  /**
+   * Whether a read from the transport is in flight (which happens while a
+   * read is pending, a close callback is set, or the stream is iterated).
+   * A TLS upgrade is impossible while one is.
+   *
+   * @returns `true` while a transport read is outstanding.
+   *
+   * @example Idle streams do not read
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * assert.equal(stream.readInFlight(), false);
+   * stream.setCloseCallback(() => {});
+   * assert.equal(stream.readInFlight(), true);
+   * stream.close();
+   * ```
+   */
+  readInFlight(): boolean {
+    return this.#readInFlight;
+  }
+
+  /**
+   * How many received bytes are buffered and not yet read.
+   *
+   * @returns The number of buffered bytes.
+   *
+   * @example Data left after a read stays buffered
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await server.write(new TextEncoder().encode("a\nb\n"));
+   * await stream.readUntil("\n");
+   * assert.equal(stream.readBufferSize, 2);
+   * stream.close();
+   * ```
+   */
+  get readBufferSize(): number {
+    return this.#rbuf.size;
+  }
+
+  /**
+   * Turns Nagle's algorithm off (`true`) or on (`false`) where the
+   * transport has it; a no-op elsewhere.
+   *
+   * @param _value `true` to send small writes at once.
+   *
+   * @example Streams without the option ignore it
+   * ```ts
+   * import { BaseIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * class Null extends BaseIOStream {
+   *   protected override readFromFd(): Promise<Uint8Array | null> {
+   *     return Promise.resolve(null);
+   *   }
+   *   protected override writeToFd(d: Uint8Array): Promise<number> {
+   *     return Promise.resolve(d.length);
+   *   }
+   *   protected override closeFd(): void {}
+   * }
+   * const stream = new Null();
+   * stream.setNodelay(false);
+   * assert.equal(stream.closed(), false);
+   * ```
+   */
+  setNodelay(_value: boolean): void {}
+}

@@ -1,0 +1,280 @@
+// Copyright the squall authors. MIT license.
+
+import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import type { SSLIOStream } from "./ssl_iostream.ts";
+
+/** TLS settings for {@linkcode IOStream.startTls}. */
+export interface StartTlsOptions {
+  /**
+   * The server name to verify the certificate against (and to send as SNI).
+   *
+   * @default {"127.0.0.1"} (Deno's default)
+   */
+  hostname?: string;
+  /**
+   * PEM certificates of the authorities to trust instead of the system
+   * store.
+   */
+  caCerts?: string[];
+  /** Server side only: the PEM certificate chain (unsupported by Deno 2.9). */
+  cert?: string;
+  /** Server side only: the PEM private key (unsupported by Deno 2.9). */
+  key?: string;
+  /** Application protocols to offer through ALPN, most preferred first. */
+  alpnProtocols?: string[];
+}
+
+/**
+ * A buffered stream over a `Deno.Conn`: a TCP or Unix socket connection.
+ *
+ * Tornado's `tornado.iostream.IOStream`. TCP connections get Nagle's
+ * algorithm turned off (`setNoDelay(true)`), since Deno leaves it on and
+ * that adds ~40 ms to small request/response exchanges.
+ *
+ * @example Talk to a loopback server
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("hello\n");
+ * const line = await server.readUntil("\n");
+ * assert.equal(new TextDecoder().decode(line), "hello\n");
+ * client.close();
+ * server.close();
+ * ```
+ */
+export class IOStream extends BaseIOStream {
+  readonly #conn: Deno.Conn;
+  readonly #options: StreamOptions;
+  // Set when the conn was handed to a TLS stream: closing must not touch it.
+  #detached = false;
+
+  /**
+   * Wraps a connection; the stream owns it from now on and closes it.
+   *
+   * @param conn A connection from `Deno.connect` or `Deno.listen`.
+   * @param options Buffer limits.
+   */
+  constructor(conn: Deno.Conn, options: StreamOptions = {}) {
+    super(options);
+    this.#conn = conn;
+    this.#options = options;
+    this.setNodelay(true);
+  }
+
+  /**
+   * Connects to a TCP or Unix socket address.
+   *
+   * @param addr Where to connect: `{ hostname, port }` or
+   * `{ transport: "unix", path }` (a listener's `addr` also works).
+   * @param options Buffer limits.
+   * @returns The connected stream. Failures reject with the error Deno
+   * raised, e.g. `Deno.errors.ConnectionRefused`.
+   *
+   * @example Connect over a Unix socket
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const path = Deno.makeTempDirSync() + "/example.sock";
+   * const listener = Deno.listen({ transport: "unix", path });
+   * const client = await IOStream.connect({ transport: "unix", path });
+   * const server = new IOStream(await listener.accept());
+   * await client.write("over unix");
+   * assert.equal(new TextDecoder().decode(await server.readBytes(9)), "over unix");
+   * client.close();
+   * server.close();
+   * listener.close();
+   * ```
+   */
+  static async connect(
+    addr:
+      | Deno.ConnectOptions
+      | Deno.UnixConnectOptions
+      | Deno.NetAddr
+      | Deno.UnixAddr,
+    options: StreamOptions = {},
+  ): Promise<IOStream> {
+    let conn: Deno.Conn;
+    if (addr.transport === "unix") {
+      conn = await Deno.connect({ transport: "unix", path: addr.path });
+    } else if (addr.transport === "udp") {
+      throw new TypeError("Cannot connect a stream over UDP");
+    } else {
+      conn = await Deno.connect(addr as Deno.ConnectOptions);
+    }
+    try {
+      return new IOStream(conn, options);
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The wrapped connection.
+   *
+   * @example Inspect the peer address
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * assert.equal((stream.conn.remoteAddr as Deno.NetAddr).port, listener.addr.port);
+   * stream.close();
+   * ```
+   */
+  get conn(): Deno.Conn {
+    return this.#conn;
+  }
+
+  /**
+   * Turns Nagle's algorithm off (`true`, the default for TCP) or back on
+   * (`false`). A no-op on Unix sockets and TLS connections, which have no
+   * such option in Deno.
+   *
+   * @param value `true` to send small writes at once.
+   *
+   * @example Turn Nagle's algorithm back on for bulk transfers
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * using _server = await listener.accept();
+   * stream.setNodelay(false);
+   * assert.equal(stream.closed(), false);
+   * stream.close();
+   * ```
+   */
+  override setNodelay(value: boolean): void {
+    const conn = this.#conn as Partial<Deno.TcpConn>;
+    if (typeof conn.setNoDelay === "function" && !this.closed()) {
+      conn.setNoDelay(value);
+    }
+  }
+
+  /**
+   * Upgrades this client connection to TLS with `Deno.startTls` and
+   * resolves with the new stream once the handshake is done. This stream is
+   * unusable afterwards; its close callback moves to the new stream.
+   *
+   * Rejects with an `Error` when a read is pending or in flight, data is
+   * buffered or a write is in progress (Deno's upgrade would consume the
+   * connection and strand the read), on non-TCP connections, and always for
+   * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
+   * `Deno.Conn` to a TLS server (only `node:tls` over a `node:net` socket
+   * can). Certificates are verified.
+   *
+   * @param serverSide Must be `false`.
+   * @param tls `hostname`, `caCerts` and `alpnProtocols`.
+   * @returns The TLS stream.
+   *
+   * @example Server-side upgrades are refused
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const client = await IOStream.connect(listener.addr);
+   * const server = new IOStream(await listener.accept());
+   * await assert.rejects(server.startTls(true), /cannot upgrade an accepted/);
+   * client.close();
+   * server.close();
+   * ```
+   */
+  async startTls(
+    serverSide: boolean,
+    tls: StartTlsOptions = {},
+  ): Promise<SSLIOStream> {
+    if (serverSide) {
+      throw new Error(
+        "Deno 2.9 cannot upgrade an accepted plain Deno.Conn to a TLS server: " +
+          "Deno.startTls is client-only (only node:tls over a node:net socket " +
+          "can do a server-side upgrade); accept TLS with Deno.listenTls instead",
+      );
+    }
+    if (this.closed()) {
+      throw new Error("Cannot start TLS on a closed stream");
+    }
+    if (this.reading() || this.readInFlight()) {
+      throw new Error(
+        "Cannot start TLS while a read is pending or in flight: " +
+          "Deno.startTls would consume the connection and strand the read",
+      );
+    }
+    if (this.readBufferSize > 0) {
+      throw new Error(
+        `Cannot start TLS with ${this.readBufferSize} unread bytes buffered`,
+      );
+    }
+    if (this.writing()) {
+      throw new Error("Cannot start TLS while a write is in progress");
+    }
+    if (this.#conn.remoteAddr.transport !== "tcp") {
+      throw new Error(
+        `Cannot start TLS on a ${this.#conn.remoteAddr.transport} connection`,
+      );
+    }
+    const opts: Deno.StartTlsOptions = {};
+    if (tls.hostname !== undefined) opts.hostname = tls.hostname;
+    if (tls.caCerts !== undefined) opts.caCerts = tls.caCerts;
+    if (tls.alpnProtocols !== undefined) {
+      opts.alpnProtocols = tls.alpnProtocols;
+    }
+    const onClose = this.takeCloseCallback();
+    this.#detached = true;
+    this.close();
+    // Loaded lazily: ssl_iostream.ts extends this module's class.
+    const { SSLIOStream } = await import("./ssl_iostream.ts");
+    const tlsConn = await Deno.startTls(this.#conn as Deno.TcpConn, opts);
+    const stream = new SSLIOStream(tlsConn, this.#options);
+    try {
+      await stream.waitForHandshake();
+    } catch (err) {
+      stream.close();
+      throw err;
+    }
+    if (onClose !== null) stream.setCloseCallback(onClose);
+    return stream;
+  }
+
+  /**
+   * Reads from the connection.
+   *
+   * @param buf Where to read to.
+   * @returns The bytes read, or `null` at end of stream.
+   */
+  protected override async readFromFd(
+    buf: Uint8Array,
+  ): Promise<Uint8Array | null> {
+    const n = await this.#conn.read(buf);
+    return n === null ? null : buf.subarray(0, n);
+  }
+
+  /**
+   * Writes to the connection.
+   *
+   * @param data The bytes to write.
+   * @returns How many were written.
+   */
+  protected override writeToFd(data: Uint8Array): Promise<number> {
+    return this.#conn.write(data);
+  }
+
+  /** Closes the connection (unless a TLS upgrade took it over). */
+  protected override closeFd(): void {
+    if (this.#detached) return;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed underneath us (BadResource): nothing to release.
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// Copyright the squall authors. MIT license.
+
+import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+
+/** The two ends a {@linkcode PipeIOStream} can wrap; either may be absent. */
+export interface PipeEnds {
+  /** Where reads come from, e.g. a child process's `stdout`. */
+  readable?: ReadableStream<Uint8Array>;
+  /** Where writes go, e.g. a child process's `stdin`. */
+  writable?: WritableStream<Uint8Array>;
+}
+
+/**
+ * A buffered stream over web streams: a `ReadableStream`, a
+ * `WritableStream`, or both, such as the pipes of a `Deno.Command` child.
+ *
+ * Tornado's `tornado.iostream.PipeIOStream`. Byte streams are read with a
+ * BYOB reader into the stream's own buffer. `close()` closes the writable
+ * (after what is queued) and cancels the readable. Reading from a stream
+ * without a readable end behaves as end of stream; writing to one without a
+ * writable end rejects.
+ *
+ * @example Talk to a child process
+ * ```ts
+ * import { PipeIOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
+ *   .spawn();
+ * const pipe = new PipeIOStream({ readable: child.stdout, writable: child.stdin });
+ * await pipe.write("echo me\n");
+ * const line = await pipe.readUntil("\n");
+ * assert.equal(new TextDecoder().decode(line), "echo me\n");
+ * pipe.close();
+ * assert.equal((await child.status).success, true);
+ * ```
+ */
+export class PipeIOStream extends BaseIOStream {
+  #byob: ReadableStreamBYOBReader | null = null;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+
+  /**
+   * Wraps the given stream ends; the stream owns them from now on (it locks
+   * them with readers and writers).
+   *
+   * @param pipe A readable, a writable, or `{ readable, writable }`.
+   * @param options Buffer limits.
+   */
+  constructor(
+    pipe:
+      | ReadableStream<Uint8Array>
+      | WritableStream<Uint8Array>
+      | PipeEnds,
+    options: StreamOptions = {},
+  ) {
+    super(options);
+    let readable: ReadableStream<Uint8Array> | undefined;
+    let writable: WritableStream<Uint8Array> | undefined;
+    if (pipe instanceof ReadableStream) readable = pipe;
+    else if (pipe instanceof WritableStream) writable = pipe;
+    else if (typeof pipe === "object" && pipe !== null) {
+      readable = pipe.readable;
+      writable = pipe.writable;
+      if (readable !== undefined && !(readable instanceof ReadableStream)) {
+        throw new TypeError("PipeIOStream: readable must be a ReadableStream");
+      }
+      if (writable !== undefined && !(writable instanceof WritableStream)) {
+        throw new TypeError("PipeIOStream: writable must be a WritableStream");
+      }
+    } else {
+      throw new TypeError(
+        "PipeIOStream needs a ReadableStream, a WritableStream or { readable, writable }",
+      );
+    }
+    if (readable === undefined && writable === undefined) {
+      throw new TypeError("PipeIOStream needs a readable or a writable end");
+    }
+    if (readable !== undefined) {
+      try {
+        this.#byob = readable.getReader({ mode: "byob" });
+      } catch {
+        this.#reader = readable.getReader();
+      }
+    }
+    if (writable !== undefined) this.#writer = writable.getWriter();
+  }
+
+  /**
+   * Reads from the readable end, with a BYOB read where it supports one.
+   *
+   * @param buf Where to read to (its memory is transferred by BYOB reads).
+   * @returns The bytes read, or `null` at end of stream.
+   */
+  protected override async readFromFd(
+    buf: Uint8Array,
+  ): Promise<Uint8Array | null> {
+    if (this.#byob !== null) {
+      const { done, value } = await this.#byob.read(buf);
+      if (done || value === undefined) return null;
+      return value;
+    }
+    if (this.#reader === null) return null;
+    for (;;) {
+      const { done, value } = await this.#reader.read();
+      if (done) return null;
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError(
+          `PipeIOStream: the readable produced a ${typeof value}, not a Uint8Array`,
+        );
+      }
+      if (value.length > 0) return value;
+    }
+  }
+
+  /**
+   * Writes to the writable end.
+   *
+   * @param data The bytes to write.
+   * @returns How many were written (all of them).
+   */
+  protected override async writeToFd(data: Uint8Array): Promise<number> {
+    if (this.#writer === null) {
+      throw new TypeError("PipeIOStream has no writable end");
+    }
+    await this.#writer.write(data);
+    return data.length;
+  }
+
+  /** Closes the writable end after queued data and cancels the readable. */
+  protected override closeFd(): void {
+    this.#writer?.close().catch(() => {});
+    this.#byob?.cancel().catch(() => {});
+    this.#reader?.cancel().catch(() => {});
+  }
+}

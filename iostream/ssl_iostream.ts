@@ -1,0 +1,174 @@
+// Copyright the squall authors. MIT license.
+
+import type { StreamOptions } from "./base_iostream.ts";
+import { IOStream } from "./iostream.ts";
+
+/**
+ * A buffered stream over a TLS connection (`Deno.TlsConn`).
+ *
+ * Tornado's `tornado.iostream.SSLIOStream`. Make one with
+ * {@linkcode SSLIOStream.connect}, by wrapping a connection accepted from
+ * `Deno.listenTls`, or with `IOStream.startTls`. Certificates are always
+ * verified; there is no option to turn that off.
+ *
+ * @example A TLS client and server on loopback
+ * ```ts
+ * import { SSLIOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = new URL("../tests/testdata/", import.meta.url);
+ * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+ * using listener = Deno.listenTls({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   cert: read("server.crt"),
+ *   key: read("server.key"),
+ *   alpnProtocols: ["echo/1"],
+ * });
+ * const accepting = listener.accept();
+ * const client = await SSLIOStream.connect({
+ *   hostname: "localhost",
+ *   port: listener.addr.port,
+ *   caCerts: [read("ca.crt")],
+ *   alpnProtocols: ["echo/1"],
+ * });
+ * const server = new SSLIOStream(await accepting);
+ * await server.waitForHandshake();
+ * assert.equal(client.alpnProtocol, "echo/1");
+ * await client.write("secret\n");
+ * assert.equal(new TextDecoder().decode(await server.readUntil("\n")), "secret\n");
+ * client.close();
+ * server.close();
+ * ```
+ */
+export class SSLIOStream extends IOStream {
+  readonly #tls: Deno.TlsConn;
+  #handshake: Promise<SSLIOStream> | null = null;
+  #alpn: string | null = null;
+
+  /**
+   * Wraps a TLS connection; the stream owns it from now on.
+   *
+   * @param conn A connection from `Deno.connectTls`, `Deno.listenTls` or
+   * `Deno.startTls`.
+   * @param options Buffer limits.
+   */
+  constructor(conn: Deno.TlsConn, options: StreamOptions = {}) {
+    super(conn, options);
+    this.#tls = conn;
+  }
+
+  /**
+   * Connects with TLS and resolves once the handshake is done.
+   *
+   * @param addr `hostname`, `port`, `caCerts`, `alpnProtocols`, … as for
+   * `Deno.connectTls`.
+   * @param options Buffer limits.
+   * @returns The connected stream. Connection and certificate failures
+   * reject with Deno's error (`Deno.errors.InvalidData` for a certificate
+   * that does not verify).
+   *
+   * @example A certificate from an unknown authority is refused
+   * ```ts
+   * import { SSLIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = new URL("../tests/testdata/", import.meta.url);
+   * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+   * using listener = Deno.listenTls({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   cert: read("server.crt"),
+   *   key: read("server.key"),
+   * });
+   * const accepting = listener.accept();
+   * await assert.rejects(
+   *   SSLIOStream.connect({ hostname: "localhost", port: listener.addr.port }),
+   *   Deno.errors.InvalidData,
+   * );
+   * const server = await accepting;
+   * await server.handshake().catch(() => {});
+   * server.close();
+   * ```
+   */
+  static override async connect(
+    addr: Deno.ConnectTlsOptions,
+    options: StreamOptions = {},
+  ): Promise<SSLIOStream> {
+    const stream = new SSLIOStream(await Deno.connectTls(addr), options);
+    try {
+      return await stream.waitForHandshake();
+    } catch (err) {
+      stream.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The wrapped TLS connection.
+   *
+   * @example The connection is a TlsConn
+   * ```ts ignore
+   * import { SSLIOStream } from "@squall/io/iostream";
+   *
+   * const stream = await SSLIOStream.connect({ hostname: "example.com", port: 443 });
+   * console.log(typeof stream.conn.handshake);
+   * ```
+   */
+  override get conn(): Deno.TlsConn {
+    return this.#tls;
+  }
+
+  /**
+   * The protocol agreed through ALPN, once the handshake is done (`null`
+   * before, or when none was agreed).
+   *
+   * @example See {@linkcode SSLIOStream}'s example.
+   * ```ts ignore
+   * import { SSLIOStream } from "@squall/io/iostream";
+   *
+   * const stream = await SSLIOStream.connect({
+   *   hostname: "example.com",
+   *   port: 443,
+   *   alpnProtocols: ["h2", "http/1.1"],
+   * });
+   * console.log(stream.alpnProtocol);
+   * ```
+   */
+  get alpnProtocol(): string | null {
+    return this.#alpn;
+  }
+
+  /**
+   * Resolves with this stream once the TLS handshake is done; the ALPN
+   * result is then in {@linkcode alpnProtocol}. A failed handshake closes
+   * the stream and rejects with Deno's error.
+   *
+   * @returns This stream.
+   *
+   * @example See {@linkcode SSLIOStream}'s example.
+   * ```ts ignore
+   * import { SSLIOStream } from "@squall/io/iostream";
+   *
+   * const listener = Deno.listenTls({ port: 8443, cert: "…", key: "…" });
+   * const stream = new SSLIOStream(await listener.accept());
+   * await stream.waitForHandshake();
+   * ```
+   */
+  waitForHandshake(): Promise<SSLIOStream> {
+    if (this.#handshake === null) {
+      this.#handshake = this.#tls.handshake().then(
+        (info) => {
+          this.#alpn = info.alpnProtocol;
+          return this;
+        },
+        (err) => {
+          this.close(err);
+          throw err;
+        },
+      );
+      this.#handshake.catch(() => {});
+    }
+    return this.#handshake;
+  }
+}

@@ -1,0 +1,136 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import { COALESCE_MAX, StreamBuffer } from "../iostream/_stream_buffer.ts";
+
+// Small deterministic PRNG (mulberry32) so failures reproduce.
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function naiveIndexOf(hay: number[], needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (hay[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+Deno.test("StreamBuffer matches a plain array model under random operations", () => {
+  const random = rng(20261121);
+  const int = (n: number) => Math.floor(random() * n);
+  for (let round = 0; round < 40; round++) {
+    const buf = new StreamBuffer();
+    const model: number[] = [];
+    for (let op = 0; op < 400; op++) {
+      const what = int(6);
+      if (what <= 1) {
+        // Sizes around the coalescing and tail thresholds, bytes from a
+        // small alphabet so delimiters occur and straddle chunks.
+        const sizes = [0, 1, 2, 7, 100, COALESCE_MAX, COALESCE_MAX + 1, 9000];
+        const n = int(3) === 0 ? sizes[int(sizes.length)]! : int(300);
+        const data = new Uint8Array(n);
+        for (let i = 0; i < n; i++) data[i] = 97 + int(4);
+        buf.append(data, int(2) === 0);
+        model.push(...data);
+      } else if (what === 2 && model.length > 0) {
+        const n = int(model.length + 1);
+        const got = buf.take(n);
+        assert.deepEqual([...got], model.splice(0, n));
+      } else if (what === 3 && model.length > 0) {
+        const n = int(model.length + 1);
+        const dst = new Uint8Array(n);
+        buf.copyTo(dst, n);
+        assert.deepEqual([...dst], model.splice(0, n));
+      } else if (what === 4) {
+        const len = 1 + int(4);
+        const needle = new Uint8Array(len);
+        for (let i = 0; i < len; i++) needle[i] = 97 + int(4);
+        const from = int(model.length + 2);
+        assert.equal(
+          buf.indexOf(needle, from),
+          naiveIndexOf(model, needle, from),
+        );
+      } else if (what === 5) {
+        const text = buf.latin1();
+        assert.equal(text, String.fromCharCode(...model.slice(0, 60000)));
+        if (model.length > 0) {
+          const n = int(model.length + 1);
+          buf.skip(n);
+          model.splice(0, n);
+        }
+      }
+      assert.equal(buf.size, model.length);
+      const first = buf.first();
+      assert.deepEqual(
+        [...first],
+        model.slice(0, first.length),
+      );
+      assert.ok(model.length === 0 || first.length > 0);
+    }
+  }
+});
+
+Deno.test("StreamBuffer never overwrites bytes it handed out as views", () => {
+  const buf = new StreamBuffer();
+  const views: Array<[Uint8Array, number]> = [];
+  for (let i = 0; i < 5000; i++) {
+    buf.append(new Uint8Array([i & 255, (i + 1) & 255]));
+    const v = buf.take(2);
+    views.push([v, i]);
+  }
+  for (const [v, i] of views) {
+    assert.deepEqual([...v], [i & 255, (i + 1) & 255]);
+  }
+});
+
+Deno.test("StreamBuffer keeps large appends as views and small ones copied", () => {
+  const buf = new StreamBuffer();
+  const big = new Uint8Array(COALESCE_MAX + 10);
+  buf.append(big);
+  assert.equal(buf.first().buffer, big.buffer);
+  buf.skip(big.length);
+  const small = new Uint8Array([1, 2, 3]);
+  buf.append(small);
+  small[0] = 9;
+  assert.deepEqual([...buf.take(3)], [1, 2, 3]);
+});
+
+Deno.test("StreamBuffer.take() of a range inside one chunk copies nothing", () => {
+  const buf = new StreamBuffer();
+  const big = new Uint8Array(10000).map((_, i) => i & 255);
+  buf.append(big);
+  const part = buf.take(100);
+  assert.equal(part.buffer, big.buffer);
+  assert.equal(buf.size, 9900);
+  assert.equal(buf.first()[0], 100);
+});
+
+Deno.test("StreamBuffer finds a delimiter straddling many one-byte chunks", () => {
+  const buf = new StreamBuffer();
+  const text = "abc\r\n\r\ndef";
+  for (const ch of text) buf.append(new Uint8Array([ch.charCodeAt(0)]), true);
+  assert.equal(buf.indexOf(new TextEncoder().encode("\r\n\r\n")), 3);
+  assert.equal(buf.indexOf(new TextEncoder().encode("\r\n\r\n"), 4), -1);
+  assert.equal(buf.indexOf(new TextEncoder().encode("fg")), -1);
+});
+
+Deno.test("StreamBuffer.latin1() maps every byte to one code point", () => {
+  const buf = new StreamBuffer();
+  const all = new Uint8Array(256).map((_, i) => i);
+  buf.append(all, true);
+  const text = buf.latin1();
+  assert.equal(text.length, 256);
+  for (let i = 0; i < 256; i++) assert.equal(text.charCodeAt(i), i);
+  buf.skip(200);
+  assert.equal(buf.latin1().charCodeAt(0), 200);
+});

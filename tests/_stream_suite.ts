@@ -1,0 +1,379 @@
+// Copyright the squall authors. MIT license.
+
+// The read/write contract of every stream, written once and run for each
+// kind of transport by the *_test.ts files that import it.
+
+import assert from "node:assert/strict";
+import {
+  type BaseIOStream,
+  StreamBufferFullError,
+  StreamClosedError,
+  type StreamOptions,
+  UnsatisfiableReadError,
+} from "../iostream/mod.ts";
+import { setErrorRouter } from "../ioloop/_report.ts";
+
+/** Two connected streams and how to release what made them. */
+export interface StreamPair {
+  /** The side under test. */
+  a: BaseIOStream;
+  /** Its peer. */
+  b: BaseIOStream;
+  /** Closes both streams and anything else the factory opened. */
+  close(): Promise<void>;
+}
+
+/** Makes a connected pair; `a` and `b` get their own options. */
+export type PairFactory = (
+  options?: { a?: StreamOptions; b?: StreamOptions },
+) => Promise<StreamPair>;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const text = (b: Uint8Array) => dec.decode(b);
+
+async function sha256(data: Uint8Array): Promise<string> {
+  const d = await crypto.subtle.digest(
+    "SHA-256",
+    data as Uint8Array<ArrayBuffer>,
+  );
+  return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+function patterned(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i += 4) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = x;
+    out[i + 1] = x >>> 8;
+    out[i + 2] = x >>> 16;
+    out[i + 3] = x >>> 24;
+  }
+  return out;
+}
+
+/** Registers the whole stream contract as tests named after `kind`. */
+export function streamSuite(kind: string, makePair: PairFactory): void {
+  function test(
+    name: string,
+    fn: (p: StreamPair) => Promise<void>,
+    options?: { a?: StreamOptions; b?: StreamOptions },
+  ): void {
+    Deno.test(`${kind}: ${name}`, async () => {
+      const pair = await makePair(options);
+      try {
+        await fn(pair);
+      } finally {
+        await pair.close();
+      }
+    });
+  }
+
+  test("readUntil() returns through the delimiter and keeps the rest", async ({ a, b }) => {
+    await b.write("one\r\ntwo\r\nthree");
+    assert.equal(text(await a.readUntil("\r\n")), "one\r\n");
+    assert.equal(text(await a.readUntil(enc.encode("\r\n"))), "two\r\n");
+    assert.equal(a.reading(), false);
+    await b.write("\r\n");
+    assert.equal(text(await a.readUntil("\r\n")), "three\r\n");
+  });
+
+  test("readUntil() within maxBytes succeeds when the delimiter ends exactly at the limit", async ({ a, b }) => {
+    await b.write("abc\n");
+    assert.equal(text(await a.readUntil("\n", { maxBytes: 4 })), "abc\n");
+  });
+
+  test("readBytes() reads exactly n bytes, or what is there with partial", async ({ a, b }) => {
+    await b.write(new Uint8Array([1, 2, 3, 4, 5]));
+    assert.deepEqual([...await a.readBytes(2)], [1, 2]);
+    assert.deepEqual([...await a.readBytes(0)], []);
+    assert.deepEqual([...await a.readBytes(100, { partial: true })], [3, 4, 5]);
+    const pending = a.readBytes(3);
+    await b.write(new Uint8Array([6]));
+    await b.write(new Uint8Array([7, 8, 9]));
+    assert.deepEqual([...await pending], [6, 7, 8]);
+    assert.deepEqual([...await a.readBytes(1)], [9]);
+  });
+
+  test("readBytes() with a streamingCallback hands every byte over", async ({ a, b }) => {
+    const seen: number[] = [];
+    const pending = a.readBytes(6, {
+      streamingCallback: (chunk) => seen.push(...chunk),
+    });
+    await b.write(new Uint8Array([1, 2]));
+    await b.write(new Uint8Array([3, 4, 5, 6, 7]));
+    assert.equal((await pending).length, 0);
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual([...await a.readBytes(1)], [7]);
+  });
+
+  test("readUntilRegex() matches bytes as Latin-1, offsets one-to-one", async ({ a, b }) => {
+    await b.write(
+      new Uint8Array([0x80, 0x9f, 0xff, 0x0d, 0x0a, 0x0d, 0x0a, 0x41]),
+    );
+    const head = await a.readUntilRegex(/\xff\r?\n\r?\n/g);
+    assert.deepEqual([...head], [0x80, 0x9f, 0xff, 0x0d, 0x0a, 0x0d, 0x0a]);
+    await b.write("Content-Length: 12\n\n");
+    const m = await a.readUntilRegex(/Length: (\d+)\n\n/);
+    assert.equal(text(m), "AContent-Length: 12\n\n");
+  });
+
+  test("readUntilRegex() rejects with UnsatisfiableReadError past maxBytes", async ({ a, b }) => {
+    b.write("x".repeat(200));
+    await assert.rejects(
+      a.readUntilRegex(/\n/, { maxBytes: 100 }),
+      UnsatisfiableReadError,
+    );
+    assert.equal(a.closed(), true);
+    assert.ok(a.error instanceof UnsatisfiableReadError);
+  });
+
+  test("readInto() fills the buffer, or part of it with partial", async ({ a, b }) => {
+    const buf = new Uint8Array(4);
+    const pending = a.readInto(buf);
+    await b.write(new Uint8Array([1, 2]));
+    await b.write(new Uint8Array([3, 4, 5]));
+    assert.equal(await pending, 4);
+    assert.deepEqual([...buf], [1, 2, 3, 4]);
+    const big = new Uint8Array(10);
+    assert.equal(await a.readInto(big, { partial: true }), 1);
+    assert.equal(big[0], 5);
+  });
+
+  test("readUntilClose() resolves with everything once the peer closes", async ({ a, b }) => {
+    await b.write("abc");
+    const pending = a.readUntilClose();
+    await b.write("def");
+    b.close();
+    assert.equal(text(await pending), "abcdef");
+    assert.equal(a.closed(), true);
+    assert.equal(a.error, null);
+  });
+
+  test("readUntilClose() with a streamingCallback resolves empty", async ({ a, b }) => {
+    let got = "";
+    const pending = a.readUntilClose({
+      streamingCallback: (c) => got += text(c),
+    });
+    await b.write("abc");
+    await b.write("def");
+    b.close();
+    assert.equal((await pending).length, 0);
+    assert.equal(got, "abcdef");
+  });
+
+  test("async iteration yields every chunk until close", async ({ a, b }) => {
+    const payload = patterned(300000, 7);
+    const writing = b.write(payload).then(() => b.close());
+    const parts: Uint8Array[] = [];
+    for await (const chunk of a) parts.push(chunk.slice());
+    await writing;
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    assert.equal(await sha256(all), await sha256(payload));
+  });
+
+  test("a second read while one is pending rejects with Error", async ({ a, b }) => {
+    const first = a.readUntil("\n");
+    await assert.rejects(a.readBytes(1), {
+      name: "Error",
+      message: /another read is pending/,
+    });
+    await assert.rejects(a.readUntilClose(), /another read is pending/);
+    await assert.rejects(
+      a.readUntil("x", { maxBytes: 1 }),
+      /another read is pending/,
+    );
+    await b.write("ok\n");
+    assert.equal(text(await first), "ok\n");
+  });
+
+  test("reads and writes after close reject with StreamClosedError", async ({ a }) => {
+    a.close();
+    a.close(); // a second close is a no-op
+    assert.equal(a.closed(), true);
+    await assert.rejects(a.write("x"), StreamClosedError);
+    await assert.rejects(a.readBytes(1), StreamClosedError);
+    await assert.rejects(a.readUntil("\n"), StreamClosedError);
+    await assert.rejects(a.readInto(new Uint8Array(1)), StreamClosedError);
+    assert.equal((await a.readUntilClose()).length, 0);
+    a.write("ignored"); // an ignored failing write must not crash the test
+  });
+
+  test("close() rejects a pending read with StreamClosedError", async ({ a }) => {
+    const pending = a.readBytes(10);
+    a.close();
+    const err = await pending.then(() => null, (e) => e);
+    assert.ok(err instanceof StreamClosedError);
+    assert.equal(err.realError, undefined);
+  });
+
+  test("data buffered before the peer closed still satisfies reads", async ({ a, b }) => {
+    await b.write("line1\nline2\npartial");
+    b.close();
+    assert.equal(text(await a.readUntil("\n")), "line1\n");
+    // Let the close arrive.
+    assert.equal(text(await a.readUntil("\n")), "line2\n");
+    await assert.rejects(a.readUntil("\n"), StreamClosedError);
+    assert.equal(a.closed(), true);
+    assert.ok(a.error === null);
+    await assert.rejects(a.readBytes(100), StreamClosedError);
+    assert.equal(text(await a.readBytes(1)), "p");
+    // What is left still comes out through readUntilClose.
+    assert.equal(text(await a.readUntilClose()), "artial");
+  });
+
+  test("the close callback runs exactly once when the idle peer closes", async ({ a, b }) => {
+    let calls = 0;
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => {
+      calls++;
+      closed.resolve();
+    });
+    b.close();
+    await closed.promise;
+    assert.equal(a.closed(), true);
+    a.close();
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(calls, 1);
+  });
+
+  test("an error thrown by the close callback is reported, not thrown", async ({ a }) => {
+    const reported: Array<[unknown, string]> = [];
+    setErrorRouter((err, where) => reported.push([err, where]));
+    try {
+      const boom = new Error("boom");
+      a.setCloseCallback(() => {
+        throw boom;
+      });
+      a.close();
+      await new Promise((r) => setTimeout(r, 5));
+      assert.equal(reported.length, 1);
+      assert.equal(reported[0]![0], boom);
+    } finally {
+      setErrorRouter(null);
+    }
+  });
+
+  test("writes go out in call order and resolve once flushed", async ({ a, b }) => {
+    const writes: Promise<void>[] = [];
+    const expected: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const chunk = new Uint8Array(i % 7 === 0 ? 20000 : 1 + i).fill(i);
+      expected.push(chunk.length);
+      writes.push(a.write(chunk));
+    }
+    writes.push(a.write(new Uint8Array(0)));
+    assert.equal(a.writing(), true);
+    const total = expected.reduce((x, y) => x + y, 0);
+    const got = await b.readBytes(total);
+    await Promise.all(writes);
+    assert.equal(a.writing(), false);
+    let off = 0;
+    for (let i = 0; i < expected.length; i++) {
+      assert.equal(got[off], i);
+      assert.equal(got[off + expected[i]! - 1], i);
+      off += expected[i]!;
+    }
+  });
+
+  test("write() encodes strings as UTF-8", async ({ a, b }) => {
+    await a.write("héllo ✓");
+    const bytes = enc.encode("héllo ✓");
+    assert.deepEqual([...await b.readBytes(bytes.length)], [...bytes]);
+  });
+
+  test("bad arguments reject with TypeError or RangeError and lose nothing", async ({ a, b }) => {
+    await assert.rejects(a.readBytes(-1), RangeError);
+    await assert.rejects(a.readBytes(1.5), RangeError);
+    await assert.rejects(a.readUntil(""), TypeError);
+    await assert.rejects(a.readUntil(42 as unknown as string), TypeError);
+    await assert.rejects(a.readUntil("\n", { maxBytes: -1 }), RangeError);
+    await assert.rejects(a.readUntilRegex("x" as unknown as RegExp), TypeError);
+    await assert.rejects(a.readInto([] as unknown as Uint8Array), TypeError);
+    await assert.rejects(a.write(7 as unknown as string), TypeError);
+    assert.throws(
+      () => a.setCloseCallback(5 as unknown as () => void),
+      TypeError,
+    );
+    assert.equal(a.reading(), false);
+    await b.write("still fine\n");
+    assert.equal(text(await a.readUntil("\n")), "still fine\n");
+  });
+
+  test("a 10 MiB line against maxBytes 1024 fails fast with bounded memory", async ({ a, b }) => {
+    b.write(new Uint8Array(10 << 20).fill(120)); // ignored: fails once a closes
+    const err = await a.readUntil("\n", { maxBytes: 1024 }).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(err instanceof UnsatisfiableReadError);
+    assert.match(err.message, /not found within 1024 bytes/);
+    assert.equal(a.closed(), true);
+    assert.equal(a.error, err);
+    assert.ok(a.readBufferSize <= 1024 + 65536, `buffered ${a.readBufferSize}`);
+  });
+
+  test(
+    "more than maxBufferSize buffered fails the read with StreamBufferFullError",
+    async ({ a, b }) => {
+      b.write(new Uint8Array(200000));
+      const err = await a.readUntil("\n").then(() => null, (e) => e);
+      assert.ok(err instanceof StreamBufferFullError);
+      assert.equal(a.closed(), true);
+      assert.equal(a.error, err);
+    },
+    { a: { maxBufferSize: 65536 } },
+  );
+
+  test("a peer that dribbles one byte at a time is read correctly", async ({ a, b }) => {
+    const line = "x".repeat(1500) + "\r\n";
+    const pending = a.readUntil("\r\n", { maxBytes: 4096 });
+    for (const byte of enc.encode(line)) await b.write(new Uint8Array([byte]));
+    assert.equal(text(await pending), line);
+  });
+
+  test(
+    "a peer that never reads hits maxWriteBufferSize; the stream stays usable",
+    async ({ a, b }) => {
+      const chunk = new Uint8Array(256 * 1024).fill(1);
+      const accepted: Promise<void>[] = [];
+      let refused: unknown = null;
+      for (let i = 0; i < 400 && refused === null; i++) {
+        const w = a.write(chunk);
+        // A refusal is decided at call time: the promise is already settled.
+        let failed: unknown = null;
+        w.catch((e) => failed = e);
+        await Promise.resolve();
+        await Promise.resolve();
+        if (failed !== null) refused = failed;
+        else accepted.push(w);
+      }
+      assert.ok(refused instanceof StreamBufferFullError);
+      assert.equal(a.closed(), false);
+      // Now drain: every accepted write completes and the stream still works.
+      const total = accepted.length * chunk.length;
+      const reading = b.readBytes(total + 3);
+      const last = a.write("end");
+      await Promise.all(accepted);
+      await last;
+      const got = await reading;
+      assert.equal(text(got.subarray(total)), "end");
+    },
+    { a: { maxWriteBufferSize: 1 << 20 } },
+  );
+
+  test("64 MiB round trip arrives intact (SHA-256)", async ({ a, b }) => {
+    const payload = patterned(64 << 20, 42);
+    const writing = a.write(payload);
+    const got = await b.readBytes(payload.length);
+    await writing;
+    assert.equal(await sha256(got), await sha256(payload));
+  });
+}

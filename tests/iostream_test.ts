@@ -1,0 +1,211 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import net from "node:net";
+import {
+  IOStream,
+  StreamClosedError,
+  type StreamOptions,
+} from "../iostream/mod.ts";
+import { type PairFactory, streamSuite } from "./_stream_suite.ts";
+
+const tcpPair: PairFactory = async (options = {}) => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepting = listener.accept();
+  const a = await IOStream.connect(listener.addr, options.a);
+  const b = new IOStream(await accepting, options.b);
+  listener.close();
+  return {
+    a,
+    b,
+    close: () => {
+      a.close();
+      b.close();
+      return Promise.resolve();
+    },
+  };
+};
+
+const unixPair: PairFactory = async (options = {}) => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepting = listener.accept();
+  const a = await IOStream.connect({ transport: "unix", path }, options.a);
+  const b = new IOStream(await accepting, options.b);
+  listener.close();
+  return {
+    a,
+    b,
+    close: async () => {
+      a.close();
+      b.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+};
+
+streamSuite("IOStream over TCP", tcpPair);
+streamSuite("IOStream over a Unix socket", unixPair);
+
+// A node:net peer, which can send a real RST with resetAndDestroy(): Deno's
+// own close() sends FIN (shutdown(SHUT_WR) then close), never a bare reset.
+async function nodePeer(
+  onSocket: (sock: net.Socket) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((sock) => {
+    sockets.push(sock);
+    sock.on("error", () => {});
+    onSocket(sock);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+Deno.test("IOStream: a reset during a large write rejects it with StreamClosedError carrying the cause", async () => {
+  const peer = await nodePeer((sock) => {
+    sock.once("data", () => sock.resetAndDestroy());
+  });
+  const stream = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: peer.port,
+  });
+  try {
+    const err = await stream.write(new Uint8Array(64 << 20)).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(err instanceof StreamClosedError, String(err));
+    assert.ok(
+      err.realError instanceof Deno.errors.ConnectionReset ||
+        err.realError instanceof Deno.errors.BrokenPipe,
+      String(err.realError),
+    );
+    assert.equal(stream.closed(), true);
+    assert.equal(stream.error, err.realError);
+    await assert.rejects(stream.write("more"), StreamClosedError);
+  } finally {
+    stream.close();
+    await peer.close();
+  }
+});
+
+Deno.test("IOStream: a reset while reading surfaces once as realError; buffered data survives", async () => {
+  const peer = await nodePeer((sock) => {
+    sock.write(
+      "hello-before-rst",
+      () => setTimeout(() => sock.resetAndDestroy(), 20),
+    );
+  });
+  const stream = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: peer.port,
+  });
+  try {
+    const hello = await stream.readBytes(5);
+    assert.equal(new TextDecoder().decode(hello), "hello");
+    const err = await stream.readUntil("\n").then(() => null, (e) => e);
+    assert.ok(err instanceof StreamClosedError);
+    assert.ok(err.realError instanceof Deno.errors.ConnectionReset);
+    assert.ok(stream.error instanceof Deno.errors.ConnectionReset);
+    assert.equal(
+      new TextDecoder().decode(await stream.readUntilClose()),
+      "-before-rst",
+    );
+  } finally {
+    stream.close();
+    await peer.close();
+  }
+});
+
+Deno.test("IOStream.connect() rejects with Deno's ConnectionRefused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await assert.rejects(
+    IOStream.connect({ hostname: "127.0.0.1", port }),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+Deno.test("IOStream turns Nagle off by default and setNodelay(false) turns it back on", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using _server = await listener.accept();
+  const calls: Array<boolean | undefined> = [];
+  const original = conn.setNoDelay.bind(conn);
+  conn.setNoDelay = (v?: boolean) => {
+    calls.push(v);
+    original(v);
+  };
+  const stream = new IOStream(conn);
+  assert.deepEqual(calls, [true]);
+  stream.setNodelay(false);
+  stream.setNodelay(true);
+  assert.deepEqual(calls, [true, false, true]);
+  stream.close();
+  stream.setNodelay(false); // closed: a no-op, no BadResource
+  assert.deepEqual(calls, [true, false, true]);
+});
+
+Deno.test("IOStream on a Unix socket ignores setNodelay()", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/n.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const stream = await IOStream.connect({ transport: "unix", path });
+  const server = await listener.accept();
+  stream.setNodelay(false);
+  stream.setNodelay(true);
+  assert.equal(stream.closed(), false);
+  stream.close();
+  server.close();
+  listener.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("IOStream: a pending read is only kept in flight while someone waits or listens", async () => {
+  const { a, b, close } = await tcpPair();
+  try {
+    assert.equal(a.readInFlight(), false);
+    const r = a.readBytes(1);
+    assert.equal(a.readInFlight(), true);
+    await b.write("x");
+    await r;
+    assert.equal(a.readInFlight(), false);
+    a.setCloseCallback(() => {});
+    assert.equal(a.readInFlight(), true);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("IOStream rejects bad options with RangeError or TypeError", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using _server = await listener.accept();
+  const bad: StreamOptions[] = [
+    { maxBufferSize: 0 },
+    { readChunkSize: -5 },
+    { maxWriteBufferSize: -1 },
+    { readChunkSize: 1.5 },
+  ];
+  for (const o of bad) assert.throws(() => new IOStream(conn, o), RangeError);
+  assert.throws(
+    () => new IOStream(conn, { maxBufferSize: "1" as unknown as number }),
+    TypeError,
+  );
+});
