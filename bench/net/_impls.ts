@@ -9,9 +9,13 @@
 
 import type { NetImpl } from "./_impl.ts";
 import { RAW } from "./_raw.ts";
+import { SQUALL } from "./_squall.ts";
 
 /** Implementations by name. */
-export const IMPLS: Readonly<Record<string, NetImpl>> = { raw: RAW };
+export const IMPLS: Readonly<Record<string, NetImpl>> = {
+  raw: RAW,
+  squall: SQUALL,
+};
 
 /** The implementation called `name`; throws a clear error if unknown. */
 export function implByName(name: string): NetImpl {
