@@ -135,6 +135,16 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
+/** A queued callback with arguments (one without is queued bare). */
+class BoundCall {
+  readonly fn: AnyFunction;
+  readonly args: unknown[];
+  constructor(fn: AnyFunction, args: unknown[]) {
+    this.fn = fn;
+    this.args = args;
+  }
+}
+
 interface HandlerEntry {
   fd: Fd;
   handler: FdHandler;
@@ -203,7 +213,7 @@ export class IOLoop {
   #closed = false;
 
   // Callbacks: flat [fn, args, fn, args, ...] run on the next setImmediate.
-  #queue: unknown[] = [];
+  #queue: (AnyFunction | BoundCall)[] = [];
   #immediate: ReturnType<typeof setImmediate> | null = null;
 
   // Timeouts: one host timer armed for the earliest deadline.
@@ -640,14 +650,11 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    checkTime(deadline, "deadline");
-    checkFunction(cb, "a timeout");
-    if (this.#closed) {
-      throw new Error("Cannot schedule a timeout: the IOLoop is closed");
-    }
-    const entry = this.#timers.push(deadline, cb as AnyFunction, args);
-    if (this.#timer === null || deadline < this.#armedAt) this.#arm(deadline);
-    return entry;
+    return this.#schedule(
+      checkTime(deadline, "deadline"),
+      cb as AnyFunction,
+      args,
+    );
   }
 
   /**
@@ -663,8 +670,11 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    checkTime(delay, "delay");
-    return this.addTimeout(this.#time() + delay, cb, ...args);
+    return this.#schedule(
+      this.#time() + checkTime(delay, "delay"),
+      cb as AnyFunction,
+      args,
+    );
   }
 
   /**
@@ -680,7 +690,7 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    return this.addTimeout(when, cb, ...args);
+    return this.#schedule(checkTime(when, "time"), cb as AnyFunction, args);
   }
 
   /**
@@ -724,7 +734,12 @@ export class IOLoop {
   ): void {
     checkFunction(cb, "a callback");
     if (this.#closed) return;
-    this.#queue.push(cb, args);
+    // A bare function when there are no arguments: no allocation per call.
+    this.#queue.push(
+      args.length === 0
+        ? cb as AnyFunction
+        : new BoundCall(cb as AnyFunction, args),
+    );
     this.#immediate ??= setImmediate(this.#runCallbacks);
   }
 
@@ -886,20 +901,36 @@ export class IOLoop {
     this.#immediate = null;
     const batch = this.#queue;
     this.#queue = [];
-    for (let i = 0; i < batch.length; i += 2) {
+    for (let i = 0; i < batch.length; i++) {
       if (this.#closed) return;
-      this.#invoke(
-        batch[i] as AnyFunction,
-        batch[i + 1] as unknown[],
-        "callback",
-      );
+      const item = batch[i]!;
+      if (typeof item === "function") this.#invoke(item, undefined, "callback");
+      else this.#invoke(item.fn, item.args, "callback");
     }
   };
 
-  #invoke(fn: AnyFunction, args: unknown[], kind: string): void {
+  #schedule(
+    deadline: number,
+    cb: AnyFunction,
+    args: unknown[],
+  ): TimeoutHandle {
+    checkFunction(cb, "a timeout");
+    if (this.#closed) {
+      throw new Error("Cannot schedule a timeout: the IOLoop is closed");
+    }
+    const entry = this.#timers.push(
+      deadline,
+      cb,
+      args.length === 0 ? undefined : args,
+    );
+    if (this.#timer === null || deadline < this.#armedAt) this.#arm(deadline);
+    return entry;
+  }
+
+  #invoke(fn: AnyFunction, args: unknown[] | undefined, kind: string): void {
     try {
-      const result = args.length === 0 ? fn() : fn(...args);
-      if (isThenable(result)) {
+      const result = args === undefined ? fn() : fn(...args);
+      if (result !== undefined && isThenable(result)) {
         result.then(undefined, (err) => this.#report(err, describe(kind, fn)));
       }
     } catch (err) {
@@ -951,15 +982,16 @@ export class IOLoop {
     this.#timer = null;
     this.#armedAt = Infinity;
     const timers = this.#timers;
-    // Deno fires ~1 ms late at best: run everything due by now in one go.
-    const due = timers.popDue(this.#time());
-    for (const entry of due) {
+    // Deno fires ~1 ms late at best: run everything due by now in one go,
+    // but leave timeouts added by these callbacks to the next round.
+    const now = this.#time();
+    const seqLimit = timers.nextSeq;
+    for (;;) {
+      const entry = timers.popDue(now, seqLimit);
+      if (entry === undefined) break;
+      this.#invoke(entry.callback, entry.args, "timeout");
       if (this.#closed) return;
-      if (timers.claim(entry)) {
-        this.#invoke(entry.callback, entry.args, "timeout");
-      }
     }
-    if (this.#closed) return;
     const next = timers.peek();
     if (
       next !== undefined &&
