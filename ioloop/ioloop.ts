@@ -501,10 +501,18 @@ export class IOLoop {
   }
 
   /**
-   * Cancels every timeout, callback and handler of this loop and releases
-   * its host timer and poller, so nothing of it is left pending. A `poll(2)`
-   * already in flight returns within microseconds (it is woken through the
-   * self-pipe). Closing twice does nothing.
+   * Cancels every timeout, callback and handler of this loop, resolves a
+   * pending {@linkcode IOLoop.start}, shuts down the default executor the
+   * loop created, and releases its host timer and poller, so nothing of it
+   * is left pending. Closing twice does nothing; afterwards `addCallback`
+   * is ignored and scheduling a timeout or a handler throws.
+   *
+   * The one thing that cannot end synchronously is a `poll(2)` already
+   * running on Deno's FFI thread: close() wakes it through the self-pipe and
+   * it returns within microseconds to a few milliseconds, closing the
+   * poller's library then. A test that ends right after closing a loop that
+   * watched fds should let a macrotask pass (e.g. `await new Promise((r) =>
+   * setTimeout(r, 0))`) before the op sanitizer looks.
    *
    * @param allFds Also close every watched file descriptor (objects with a
    * `close()` method are closed through it).
@@ -557,7 +565,10 @@ export class IOLoop {
    * Watches a raw OS file descriptor (a pipe, a socket, a tty) and calls
    * `handler(fd, events)` whenever it is ready, level-triggered as in
    * Tornado: as long as it stays ready. All fds of a loop share one
-   * nonblocking `poll(2)` call made through FFI.
+   * nonblocking `poll(2)` call made through FFI (libc is opened on the
+   * first call), so watching many fds takes one thread of Deno's FFI pool,
+   * not one each. Remove a handler before closing its fd: an fd closed
+   * while watched is reported once with `ERROR`, then no longer polled.
    *
    * @param fd The descriptor, or an object with a `fileno()` method.
    * @param handler Called with `fd` as given and the ready event bits.
@@ -566,14 +577,37 @@ export class IOLoop {
    * @throws {Error} Without `--allow-ffi`, on Windows, on a closed loop,
    * when the fd is not open or is already registered.
    *
-   * @example Wait for a pipe to become writable
-   * ```ts ignore
+   * @example Read a pipe made through FFI when data arrives
+   * ```ts
    * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const libc = Deno.dlopen("libc.so.6", {
+   *   pipe: { parameters: ["buffer"], result: "i32" },
+   *   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   close: { parameters: ["i32"], result: "i32" },
+   * });
+   * const fds = new Int32Array(2);
+   * libc.symbols.pipe(new Uint8Array(fds.buffer));
+   * const [readFd, writeFd] = [fds[0]!, fds[1]!];
    *
    * const loop = new IOLoop({ makeCurrent: false });
-   * loop.addHandler(pipeWriteFd, (fd, events) => {
-   *   loop.removeHandler(fd);
-   * }, IOLoop.WRITE);
+   * const received = new Promise<number>((resolve) => {
+   *   loop.addHandler(readFd, (fd, events) => {
+   *     assert.equal(events, IOLoop.READ);
+   *     loop.removeHandler(fd);
+   *     resolve(Number(libc.symbols.read(readFd, new Uint8Array(8), 8n)));
+   *   }, IOLoop.READ);
+   * });
+   * libc.symbols.write(writeFd, new Uint8Array([1, 2, 3]), 3n);
+   * assert.equal(await received, 3);
+   * loop.close();
+   * libc.symbols.close(readFd);
+   * libc.symbols.close(writeFd);
+   * libc.close();
+   * // Let the poll(2) that close() woke return before the test ends.
+   * await new Promise((resolve) => setTimeout(resolve, 10));
    * ```
    */
   addHandler(fd: Fd, handler: FdHandler, events: number): void {
@@ -752,15 +786,25 @@ export class IOLoop {
    * @param cb The function to call.
    * @param args Its arguments.
    *
-   * @example Stop the loop on SIGTERM
-   * ```ts ignore
+   * @example Stop the loop on a signal
+   * ```ts
    * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
    *
-   * const loop = IOLoop.current();
-   * Deno.addSignalListener("SIGTERM", () => {
-   *   loop.addCallbackFromSignal(() => loop.stop());
-   * });
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let stoppedBy = "";
+   * const onSignal = () => {
+   *   loop.addCallbackFromSignal((name: string) => {
+   *     stoppedBy = name;
+   *     loop.stop();
+   *   }, "SIGUSR1");
+   * };
+   * Deno.addSignalListener("SIGUSR1", onSignal);
+   * loop.addCallback(() => Deno.kill(Deno.pid, "SIGUSR1"));
    * await loop.start();
+   * Deno.removeSignalListener("SIGUSR1", onSignal);
+   * assert.equal(stoppedBy, "SIGUSR1");
+   * loop.close();
    * ```
    */
   addCallbackFromSignal<A extends unknown[]>(
