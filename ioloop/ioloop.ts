@@ -212,7 +212,8 @@ export class IOLoop {
   readonly #onError: ErrorHandler = defaultOnError;
   #closed = false;
 
-  // Callbacks: flat [fn, args, fn, args, ...] run on the next setImmediate.
+  // Callbacks (bare functions, or BoundCall when given arguments), run in
+  // one batch on the next setImmediate.
   #queue: (AnyFunction | BoundCall)[] = [];
   #immediate: ReturnType<typeof setImmediate> | null = null;
 
