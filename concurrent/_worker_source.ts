@@ -95,6 +95,13 @@ self.onmessage = async (event) => {
   }
 };
 
+// A worker that closes itself would leave its task pending forever.
+self.close = () => {
+  throw new Error(
+    "A function run by WorkerExecutor cannot close its worker",
+  );
+};
+
 self.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
   self.postMessage({ stray: describe(event.reason) });

@@ -14,6 +14,11 @@ type State =
   | typeof REJECTED
   | typeof CANCELLED;
 
+interface Resolvers<T> {
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
 /** A callback given to {@linkcode Future.addDoneCallback}. */
 export type DoneCallback<T> = (future: Future<T>) => unknown;
 
@@ -68,16 +73,32 @@ export class Future<T> implements PromiseLike<T> {
   // One callback is the common case (an IOLoop watching a future), so a lone
   // callback is stored bare and only a second one allocates an array.
   #callbacks: DoneCallback<T> | DoneCallback<T>[] | undefined = undefined;
+  // Created on the first then/catch/finally; kept while pending so that
+  // setResult/setException can settle it.
   #promise: Promise<T> | undefined = undefined;
-  #resolve: ((value: T) => void) | undefined = undefined;
-  #reject: ((reason: unknown) => void) | undefined = undefined;
+  #resolvers: Resolvers<T> | undefined = undefined;
 
-  /** `"Future"`, for `Object.prototype.toString` and debuggers. */
-  readonly [Symbol.toStringTag]: string = "Future";
+  /**
+   * `"Future"`, for `Object.prototype.toString` and debuggers.
+   *
+   * @example Tell a future from a promise
+   * ```ts
+   * import { Future } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(String(new Future()), "[object Future]");
+   * ```
+   */
+  get [Symbol.toStringTag](): string {
+    return "Future";
+  }
 
   /**
    * Marks the future successful with `value` and schedules its done
    * callbacks.
+   *
+   * The value is stored as it is: a promise given here is not followed (use
+   * {@linkcode chainFuture} to forward a promise's outcome into a future).
    *
    * @param value The result.
    * @throws {InvalidStateError} If the future is already done (cancelled
@@ -377,22 +398,20 @@ export class Future<T> implements PromiseLike<T> {
     let promise = this.#promise;
     if (promise !== undefined) return promise;
     switch (this.#state) {
-      case PENDING: {
-        const { promise: p, resolve, reject } = Promise.withResolvers<T>();
-        this.#resolve = resolve;
-        this.#reject = reject;
-        promise = p;
+      case PENDING:
+        // Not Promise.withResolvers: Node 20 lacks it.
+        promise = new Promise<T>((resolve, reject) => {
+          this.#resolvers = { resolve, reject };
+        });
         break;
-      }
       case FULFILLED:
         promise = Promise.resolve(this.#value as T);
         break;
       default:
         promise = Promise.reject(this.#value);
     }
-    // The promise only rejects for those who attached a handler through
-    // then/catch/finally; it must never count as unhandled by itself.
-    promise.catch(noop);
+    // No need to mark it handled: only then/catch/finally get here, and each
+    // attaches a reaction to it at once.
     this.#promise = promise;
     return promise;
   }
@@ -407,10 +426,11 @@ export class Future<T> implements PromiseLike<T> {
     }
     this.#state = state;
     this.#value = value;
-    if (this.#resolve !== undefined) {
-      if (state === FULFILLED) this.#resolve(value as T);
-      else this.#reject!(value);
-      this.#resolve = this.#reject = undefined;
+    const resolvers = this.#resolvers;
+    if (resolvers !== undefined) {
+      this.#resolvers = undefined;
+      if (state === FULFILLED) resolvers.resolve(value as T);
+      else resolvers.reject(value);
     }
     const callbacks = this.#callbacks;
     if (callbacks !== undefined) {
@@ -439,8 +459,6 @@ export class Future<T> implements PromiseLike<T> {
     }
   }
 }
-
-function noop(): void {}
 
 function callbackName(callback: { name: string }): string {
   return `Future done callback ${callback.name || "(anonymous)"}`;

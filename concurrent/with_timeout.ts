@@ -1,7 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { checkDelay, setLongTimeout } from "./_timer.ts";
-import { TimeoutError } from "./errors.ts";
+import { CancelledError, TimeoutError } from "./errors.ts";
 import type { Future } from "./future.ts";
 
 /** An error class, as listed in {@linkcode WithTimeoutOptions.quietExceptions}. */
@@ -34,7 +34,9 @@ export interface WithTimeoutOptions {
  * - A timeout does not cancel `p` or stop the work behind it. If `p` rejects
  *   after the timeout, nobody is left to see it, so the error is logged with
  *   `console.error` (unless it is an instance of a class in
- *   `options.quietExceptions`); it never becomes an unhandled rejection.
+ *   `options.quietExceptions`, or a {@linkcode CancelledError}: cancelling
+ *   work after giving up on it is normal); it never becomes an unhandled
+ *   rejection.
  * - A `timeout` that is not a number, or `NaN`, rejects with a `TypeError`
  *   or `RangeError`; a `p` that is not a thenable rejects with a `TypeError`.
  *
@@ -75,7 +77,13 @@ export function withTimeout<T>(
   }
   const quiet = options.quietExceptions ?? [];
   const invalid = checkDelay(timeout, "withTimeout timeout");
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  // Not Promise.withResolvers: Node 20 lacks it.
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   // A misused call rejects at once, yet still absorbs p's failure below.
   let settled = invalid !== undefined;
   if (invalid !== undefined) reject(invalid);
@@ -102,7 +110,10 @@ export function withTimeout<T>(
           settled = true;
           clear?.();
           reject(err);
-        } else if (!quiet.some((cls) => err instanceof cls)) {
+        } else if (
+          !(err instanceof CancelledError) &&
+          !quiet.some((cls) => err instanceof cls)
+        ) {
           console.error(
             "squall: withTimeout: the promise rejected after the timeout:",
             err,

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import {
+  CancelledError,
   Future,
   sleep,
   TimeoutError,
@@ -160,6 +161,23 @@ Deno.test("withTimeout()", async (t) => {
       assert.equal(logged.length, 1);
       assert.match(String(logged[0]![0]), /rejected after the timeout/);
       assert.equal((logged[0]![1] as Error).message, "loud");
+    },
+  );
+
+  await t.step(
+    "a cancellation settles it, and a late one is not logged",
+    async () => {
+      const f = new Future<void>();
+      const p = withTimeout(1000, f);
+      f.cancel();
+      await assert.rejects(p, CancelledError);
+      const late = new Future<void>();
+      const logged = await captureConsoleError(async () => {
+        await assert.rejects(withTimeout(0, late), TimeoutError);
+        late.cancel();
+        await macrotask();
+      });
+      assert.equal(logged.length, 0);
     },
   );
 
