@@ -621,8 +621,9 @@ export class IOLoop {
     if (this.#handlers.has(n)) {
       throw new Error(`Cannot watch fd ${n}: it is already registered`);
     }
-    const poller = this.#poller ??= new Poller((ready, ev) =>
-      this.#dispatch(ready, ev)
+    const poller = this.#poller ??= new Poller(
+      (ready, ev) => this.#dispatch(ready, ev),
+      (err) => this.#report(err, "IOLoop poller"),
     );
     if (!poller.isOpen(n)) {
       throw new Error(`Cannot watch fd ${n}: it is not an open descriptor`);
