@@ -41,6 +41,8 @@ const SYMBOLS = {
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 const F_GETFD = 1;
+/** Consecutive failed poll() calls after which polling pauses. */
+const MAX_FAILURES = 16;
 
 /**
  * Counters over every poller of the process, so tests can prove there is
@@ -141,6 +143,8 @@ export type ReadyCallback = (fd: number, events: number) => void;
 export class Poller {
   readonly #lib: Libc;
   readonly #onReady: ReadyCallback;
+  readonly #onFailure: (err: Error) => void;
+  #failures = 0;
   readonly #wakeRead: number;
   readonly #wakeWrite: number;
   readonly #regs = new Map<number, Registration>();
@@ -151,7 +155,7 @@ export class Poller {
   #closed = false;
 
   /** Opens libc and the self-pipe; throws a clear `Error` if it cannot. */
-  constructor(onReady: ReadyCallback) {
+  constructor(onReady: ReadyCallback, onFailure: (err: Error) => void) {
     const lib = openLibc();
     const fds = new Int32Array(2);
     if (lib.symbols.pipe(new Uint8Array(fds.buffer)) !== 0) {
@@ -162,6 +166,7 @@ export class Poller {
     }
     this.#lib = lib;
     this.#onReady = onReady;
+    this.#onFailure = onFailure;
     this.#wakeRead = fds[0]!;
     this.#wakeWrite = fds[1]!;
   }
@@ -208,6 +213,7 @@ export class Poller {
   }
 
   #changed(): void {
+    this.#failures = 0;
     if (this.#pending) {
       this.#wake();
     } else if (!this.#startQueued) {
@@ -268,6 +274,20 @@ export class Poller {
     if (this.#closed) {
       this.#release();
       return;
+    }
+    if (result < 0) {
+      // EINTR is worth a retry; a poll() that keeps failing (e.g. more fds
+      // than RLIMIT_NOFILE allows) would spin: pause until the set changes.
+      if (++this.#failures >= MAX_FAILURES) {
+        this.#onFailure(
+          new Error(
+            `poll(2) failed ${MAX_FAILURES} times in a row: watching file descriptors is paused until the set of watched fds changes`,
+          ),
+        );
+        return;
+      }
+    } else {
+      this.#failures = 0;
     }
     if (result > 0) {
       for (let i = 0; i < regs.length; i++) {

@@ -16,8 +16,6 @@ import type { TimeoutHandle } from "./constants.ts";
 const PENDING = 0;
 const DONE = 1;
 const CANCELLED = 2;
-/** Popped as due, not yet run: an earlier call of its batch may cancel it. */
-const FIRING = 3;
 
 /** Cancelled entries tolerated before a compaction is considered. */
 const COMPACT_MIN = 512;
@@ -27,7 +25,8 @@ export class TimerEntry implements TimeoutHandle {
   readonly deadline: number;
   readonly seq: number;
   readonly callback: (...args: unknown[]) => unknown;
-  readonly args: unknown[];
+  /** The call's arguments; `undefined` when there are none. */
+  readonly args: unknown[] | undefined;
   owner: TimerHeap | null;
   state: number = PENDING;
 
@@ -36,7 +35,7 @@ export class TimerEntry implements TimeoutHandle {
     deadline: number,
     seq: number,
     callback: (...args: unknown[]) => unknown,
-    args: unknown[],
+    args: unknown[] | undefined,
   ) {
     this.owner = owner;
     this.deadline = deadline;
@@ -47,7 +46,7 @@ export class TimerEntry implements TimeoutHandle {
 
   /** True until it ran or was cancelled. */
   get pending(): boolean {
-    return this.state === PENDING || this.state === FIRING;
+    return this.state === PENDING;
   }
 }
 
@@ -76,7 +75,7 @@ export class TimerHeap {
   push(
     deadline: number,
     callback: (...args: unknown[]) => unknown,
-    args: unknown[],
+    args: unknown[] | undefined,
   ): TimerEntry {
     const entry = new TimerEntry(this, deadline, this.#seq++, callback, args);
     const items = this.#items;
@@ -90,14 +89,7 @@ export class TimerHeap {
    * that already ran, was cancelled, or belongs to another heap.
    */
   cancel(entry: TimerEntry): boolean {
-    if (entry.owner !== this) return false;
-    if (entry.state === FIRING) {
-      // Already out of the array: nothing to count or compact.
-      entry.state = CANCELLED;
-      entry.owner = null;
-      return true;
-    }
-    if (entry.state !== PENDING) return false;
+    if (entry.owner !== this || entry.state !== PENDING) return false;
     entry.state = CANCELLED;
     entry.owner = null;
     this.#cancelled++;
@@ -116,38 +108,41 @@ export class TimerHeap {
     return this.#items[0];
   }
 
-  /**
-   * Removes and returns every live entry due at `now` (deadline <= now),
-   * earliest first. They stay cancellable until {@linkcode TimerHeap.claim}
-   * marks each one as run, so an earlier call of the batch can still cancel
-   * a later one.
-   */
-  popDue(now: number): TimerEntry[] {
-    const due: TimerEntry[] = [];
-    for (;;) {
-      const top = this.peek();
-      if (top === undefined || top.deadline > now) return due;
-      this.#popTop();
-      top.state = FIRING;
-      due.push(top);
-    }
+  /** The sequence number the next pushed entry gets. */
+  get nextSeq(): number {
+    return this.#seq;
   }
 
   /**
-   * Marks a popped entry as run. Returns false when it was cancelled after
-   * being popped (by an earlier callback of the same batch).
+   * Removes, marks as run and returns the earliest live entry if it is due
+   * at `now` (deadline <= now) and was pushed before sequence number
+   * `seqLimit`; otherwise returns undefined and leaves the heap as is.
+   * Taking due entries one at a time keeps later ones of the same round
+   * cancellable by earlier ones; the limit keeps entries pushed during a
+   * round for the next one.
    */
-  claim(entry: TimerEntry): boolean {
-    if (entry.state !== FIRING) return false;
-    entry.state = DONE;
-    entry.owner = null;
-    return true;
+  popDue(now: number, seqLimit: number): TimerEntry | undefined {
+    const items = this.#items;
+    while (items.length > 0) {
+      const top = items[0]!;
+      if (top.state !== PENDING) {
+        this.#popTop();
+        this.#cancelled--;
+        continue;
+      }
+      if (top.deadline > now || top.seq >= seqLimit) return undefined;
+      this.#popTop();
+      top.state = DONE;
+      top.owner = null;
+      return top;
+    }
+    return undefined;
   }
 
   /** Forgets every entry; their handles become inert. */
   clear(): void {
     for (const entry of this.#items) {
-      if (entry.state !== DONE) entry.state = CANCELLED;
+      if (entry.state === PENDING) entry.state = CANCELLED;
       entry.owner = null;
     }
     this.#items = [];
@@ -165,10 +160,21 @@ export class TimerHeap {
   #popTop(): void {
     const items = this.#items;
     const last = items.pop()!;
-    if (items.length > 0) {
-      items[0] = last;
-      this.#siftDown(0);
+    const n = items.length;
+    if (n === 0) return;
+    // Sift `last` down from the root's hole.
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      const right = items[child + 1];
+      if (right !== undefined && before(right, items[child]!)) child++;
+      const c = items[child]!;
+      if (!before(c, last)) break;
+      items[i] = c;
+      i = child;
     }
+    items[i] = last;
   }
 
   #compact(): void {

@@ -135,6 +135,16 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
+/** A queued callback with arguments (one without is queued bare). */
+class BoundCall {
+  readonly fn: AnyFunction;
+  readonly args: unknown[];
+  constructor(fn: AnyFunction, args: unknown[]) {
+    this.fn = fn;
+    this.args = args;
+  }
+}
+
 interface HandlerEntry {
   fd: Fd;
   handler: FdHandler;
@@ -202,8 +212,9 @@ export class IOLoop {
   readonly #onError: ErrorHandler = defaultOnError;
   #closed = false;
 
-  // Callbacks: flat [fn, args, fn, args, ...] run on the next setImmediate.
-  #queue: unknown[] = [];
+  // Callbacks (bare functions, or BoundCall when given arguments), run in
+  // one batch on the next setImmediate.
+  #queue: (AnyFunction | BoundCall)[] = [];
   #immediate: ReturnType<typeof setImmediate> | null = null;
 
   // Timeouts: one host timer armed for the earliest deadline.
@@ -491,10 +502,18 @@ export class IOLoop {
   }
 
   /**
-   * Cancels every timeout, callback and handler of this loop and releases
-   * its host timer and poller, so nothing of it is left pending. A `poll(2)`
-   * already in flight returns within microseconds (it is woken through the
-   * self-pipe). Closing twice does nothing.
+   * Cancels every timeout, callback and handler of this loop, resolves a
+   * pending {@linkcode IOLoop.start}, shuts down the default executor the
+   * loop created, and releases its host timer and poller, so nothing of it
+   * is left pending. Closing twice does nothing; afterwards `addCallback`
+   * is ignored and scheduling a timeout or a handler throws.
+   *
+   * The one thing that cannot end synchronously is a `poll(2)` already
+   * running on Deno's FFI thread: close() wakes it through the self-pipe and
+   * it returns within microseconds to a few milliseconds, closing the
+   * poller's library then. A test that ends right after closing a loop that
+   * watched fds should let a macrotask pass (e.g. `await new Promise((r) =>
+   * setTimeout(r, 0))`) before the op sanitizer looks.
    *
    * @param allFds Also close every watched file descriptor (objects with a
    * `close()` method are closed through it).
@@ -547,7 +566,10 @@ export class IOLoop {
    * Watches a raw OS file descriptor (a pipe, a socket, a tty) and calls
    * `handler(fd, events)` whenever it is ready, level-triggered as in
    * Tornado: as long as it stays ready. All fds of a loop share one
-   * nonblocking `poll(2)` call made through FFI.
+   * nonblocking `poll(2)` call made through FFI (libc is opened on the
+   * first call), so watching many fds takes one thread of Deno's FFI pool,
+   * not one each. Remove a handler before closing its fd: an fd closed
+   * while watched is reported once with `ERROR`, then no longer polled.
    *
    * @param fd The descriptor, or an object with a `fileno()` method.
    * @param handler Called with `fd` as given and the ready event bits.
@@ -556,14 +578,37 @@ export class IOLoop {
    * @throws {Error} Without `--allow-ffi`, on Windows, on a closed loop,
    * when the fd is not open or is already registered.
    *
-   * @example Wait for a pipe to become writable
-   * ```ts ignore
+   * @example Read a pipe made through FFI when data arrives
+   * ```ts
    * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const libc = Deno.dlopen("libc.so.6", {
+   *   pipe: { parameters: ["buffer"], result: "i32" },
+   *   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   close: { parameters: ["i32"], result: "i32" },
+   * });
+   * const fds = new Int32Array(2);
+   * libc.symbols.pipe(new Uint8Array(fds.buffer));
+   * const [readFd, writeFd] = [fds[0]!, fds[1]!];
    *
    * const loop = new IOLoop({ makeCurrent: false });
-   * loop.addHandler(pipeWriteFd, (fd, events) => {
-   *   loop.removeHandler(fd);
-   * }, IOLoop.WRITE);
+   * const received = new Promise<number>((resolve) => {
+   *   loop.addHandler(readFd, (fd, events) => {
+   *     assert.equal(events, IOLoop.READ);
+   *     loop.removeHandler(fd);
+   *     resolve(Number(libc.symbols.read(readFd, new Uint8Array(8), 8n)));
+   *   }, IOLoop.READ);
+   * });
+   * libc.symbols.write(writeFd, new Uint8Array([1, 2, 3]), 3n);
+   * assert.equal(await received, 3);
+   * loop.close();
+   * libc.symbols.close(readFd);
+   * libc.symbols.close(writeFd);
+   * libc.close();
+   * // Let the poll(2) that close() woke return before the test ends.
+   * await new Promise((resolve) => setTimeout(resolve, 10));
    * ```
    */
   addHandler(fd: Fd, handler: FdHandler, events: number): void {
@@ -576,8 +621,9 @@ export class IOLoop {
     if (this.#handlers.has(n)) {
       throw new Error(`Cannot watch fd ${n}: it is already registered`);
     }
-    const poller = this.#poller ??= new Poller((ready, ev) =>
-      this.#dispatch(ready, ev)
+    const poller = this.#poller ??= new Poller(
+      (ready, ev) => this.#dispatch(ready, ev),
+      (err) => this.#report(err, "IOLoop poller"),
     );
     if (!poller.isOpen(n)) {
       throw new Error(`Cannot watch fd ${n}: it is not an open descriptor`);
@@ -640,14 +686,11 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    checkTime(deadline, "deadline");
-    checkFunction(cb, "a timeout");
-    if (this.#closed) {
-      throw new Error("Cannot schedule a timeout: the IOLoop is closed");
-    }
-    const entry = this.#timers.push(deadline, cb as AnyFunction, args);
-    if (this.#timer === null || deadline < this.#armedAt) this.#arm(deadline);
-    return entry;
+    return this.#schedule(
+      checkTime(deadline, "deadline"),
+      cb as AnyFunction,
+      args,
+    );
   }
 
   /**
@@ -663,8 +706,11 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    checkTime(delay, "delay");
-    return this.addTimeout(this.#time() + delay, cb, ...args);
+    return this.#schedule(
+      this.#time() + checkTime(delay, "delay"),
+      cb as AnyFunction,
+      args,
+    );
   }
 
   /**
@@ -680,7 +726,7 @@ export class IOLoop {
     cb: (...args: A) => unknown,
     ...args: A
   ): TimeoutHandle {
-    return this.addTimeout(when, cb, ...args);
+    return this.#schedule(checkTime(when, "time"), cb as AnyFunction, args);
   }
 
   /**
@@ -724,7 +770,12 @@ export class IOLoop {
   ): void {
     checkFunction(cb, "a callback");
     if (this.#closed) return;
-    this.#queue.push(cb, args);
+    // A bare function when there are no arguments: no allocation per call.
+    this.#queue.push(
+      args.length === 0
+        ? cb as AnyFunction
+        : new BoundCall(cb as AnyFunction, args),
+    );
     this.#immediate ??= setImmediate(this.#runCallbacks);
   }
 
@@ -737,15 +788,25 @@ export class IOLoop {
    * @param cb The function to call.
    * @param args Its arguments.
    *
-   * @example Stop the loop on SIGTERM
-   * ```ts ignore
+   * @example Stop the loop on a signal
+   * ```ts
    * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
    *
-   * const loop = IOLoop.current();
-   * Deno.addSignalListener("SIGTERM", () => {
-   *   loop.addCallbackFromSignal(() => loop.stop());
-   * });
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let stoppedBy = "";
+   * const onSignal = () => {
+   *   loop.addCallbackFromSignal((name: string) => {
+   *     stoppedBy = name;
+   *     loop.stop();
+   *   }, "SIGUSR1");
+   * };
+   * Deno.addSignalListener("SIGUSR1", onSignal);
+   * loop.addCallback(() => Deno.kill(Deno.pid, "SIGUSR1"));
    * await loop.start();
+   * Deno.removeSignalListener("SIGUSR1", onSignal);
+   * assert.equal(stoppedBy, "SIGUSR1");
+   * loop.close();
    * ```
    */
   addCallbackFromSignal<A extends unknown[]>(
@@ -886,20 +947,36 @@ export class IOLoop {
     this.#immediate = null;
     const batch = this.#queue;
     this.#queue = [];
-    for (let i = 0; i < batch.length; i += 2) {
+    for (let i = 0; i < batch.length; i++) {
       if (this.#closed) return;
-      this.#invoke(
-        batch[i] as AnyFunction,
-        batch[i + 1] as unknown[],
-        "callback",
-      );
+      const item = batch[i]!;
+      if (typeof item === "function") this.#invoke(item, undefined, "callback");
+      else this.#invoke(item.fn, item.args, "callback");
     }
   };
 
-  #invoke(fn: AnyFunction, args: unknown[], kind: string): void {
+  #schedule(
+    deadline: number,
+    cb: AnyFunction,
+    args: unknown[],
+  ): TimeoutHandle {
+    checkFunction(cb, "a timeout");
+    if (this.#closed) {
+      throw new Error("Cannot schedule a timeout: the IOLoop is closed");
+    }
+    const entry = this.#timers.push(
+      deadline,
+      cb,
+      args.length === 0 ? undefined : args,
+    );
+    if (this.#timer === null || deadline < this.#armedAt) this.#arm(deadline);
+    return entry;
+  }
+
+  #invoke(fn: AnyFunction, args: unknown[] | undefined, kind: string): void {
     try {
-      const result = args.length === 0 ? fn() : fn(...args);
-      if (isThenable(result)) {
+      const result = args === undefined ? fn() : fn(...args);
+      if (result !== undefined && isThenable(result)) {
         result.then(undefined, (err) => this.#report(err, describe(kind, fn)));
       }
     } catch (err) {
@@ -951,15 +1028,16 @@ export class IOLoop {
     this.#timer = null;
     this.#armedAt = Infinity;
     const timers = this.#timers;
-    // Deno fires ~1 ms late at best: run everything due by now in one go.
-    const due = timers.popDue(this.#time());
-    for (const entry of due) {
+    // Deno fires ~1 ms late at best: run everything due by now in one go,
+    // but leave timeouts added by these callbacks to the next round.
+    const now = this.#time();
+    const seqLimit = timers.nextSeq;
+    for (;;) {
+      const entry = timers.popDue(now, seqLimit);
+      if (entry === undefined) break;
+      this.#invoke(entry.callback, entry.args, "timeout");
       if (this.#closed) return;
-      if (timers.claim(entry)) {
-        this.#invoke(entry.callback, entry.args, "timeout");
-      }
     }
-    if (this.#closed) return;
     const next = timers.peek();
     if (
       next !== undefined &&

@@ -6,11 +6,13 @@ import { seededRandom } from "./_rng.ts";
 
 const noop = () => {};
 
-/** Drains every due entry at `now`, claiming each, and returns their tags. */
+/** Pops every entry due at `now` and returns their tags. */
 function drain(heap: TimerHeap, now: number): number[] {
   const out: number[] = [];
-  for (const e of heap.popDue(now)) {
-    if (heap.claim(e)) out.push(e.args[0] as number);
+  const limit = heap.nextSeq;
+  for (let e = heap.popDue(now, limit); e; e = heap.popDue(now, limit)) {
+    assert.equal(e.pending, false);
+    out.push(e.args![0] as number);
   }
   return out;
 }
@@ -43,15 +45,27 @@ Deno.test("TimerHeap.cancel() is idempotent and ignores foreign or run entries",
   assert.equal(f.pending, false);
 });
 
-Deno.test("TimerHeap entries popped as due can still be cancelled before they run", () => {
+Deno.test("TimerHeap.popDue() leaves entries pushed after the limit in place", () => {
+  const heap = new TimerHeap();
+  heap.push(5, noop, [1]);
+  const limit = heap.nextSeq;
+  heap.push(1, noop, [2]); // earlier deadline, pushed during the round
+  heap.push(5, noop, [3]);
+  assert.equal(heap.popDue(10, limit), undefined);
+  assert.equal(heap.live, 3);
+  assert.deepEqual(drain(heap, 10), [2, 1, 3]);
+});
+
+Deno.test("TimerHeap: an entry cancelled before its turn in a round is skipped", () => {
   const heap = new TimerHeap();
   heap.push(1, noop, [1]);
   const second = heap.push(1, noop, [2]);
-  const due = heap.popDue(1);
-  assert.equal(due.length, 2);
-  assert.equal(heap.claim(due[0]!), true);
+  heap.push(1, noop, [3]);
+  const limit = heap.nextSeq;
+  assert.equal(heap.popDue(1, limit)?.args?.[0], 1);
   assert.equal(heap.cancel(second), true);
-  assert.equal(heap.claim(due[1]!), false);
+  assert.equal(heap.popDue(1, limit)?.args?.[0], 3);
+  assert.equal(heap.popDue(1, limit), undefined);
   assert.equal(heap.live, 0);
 });
 
@@ -99,7 +113,7 @@ Deno.test("TimerHeap matches a sorted model under random pushes, cancels and pop
       if (handles.length === 0) continue;
       const i = Math.floor(random() * handles.length);
       const h = handles[i]!;
-      const id = h.args[0] as number;
+      const id = h.args![0] as number;
       assert.equal(heap.cancel(h), model.delete(id));
     } else {
       now += Math.floor(random() * 20);

@@ -333,3 +333,63 @@ Deno.test("IOLoop.addHandler() without --allow-ffi throws an Error that says so"
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.match(stdout, /^Error: .*--allow-ffi/);
 });
+
+Deno.test({
+  name:
+    "IOLoop reports a poll() that keeps failing and resumes when the fd set changes",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const errors: { err: unknown; where: string }[] = [];
+    await using t = setup({
+      onError: (err, where) => errors.push({ err, where }),
+    });
+    const rlimit = Deno.dlopen(
+      "libc.so.6",
+      {
+        getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+        setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+      } as const,
+    );
+    const RLIMIT_NOFILE = 7;
+    const saved = new BigUint64Array(2);
+    assert.equal(
+      rlimit.symbols.getrlimit(RLIMIT_NOFILE, new Uint8Array(saved.buffer)),
+      0,
+    );
+    const pipes = Array.from({ length: 20 }, () => t.pipe());
+    for (const [r] of pipes.slice(0, 19)) t.loop.addHandler(r, () => {}, READ);
+    await delay(5);
+    // poll() fails with EINVAL when it gets more fds than RLIMIT_NOFILE.
+    const low = new BigUint64Array([8n, saved[1]!]);
+    assert.equal(
+      rlimit.symbols.setrlimit(RLIMIT_NOFILE, new Uint8Array(low.buffer)),
+      0,
+    );
+    try {
+      t.loop.addHandler(pipes[19]![0], () => {}, READ);
+      const deadline = performance.now() + 2000;
+      while (errors.length === 0 && performance.now() < deadline) {
+        await delay(5);
+      }
+    } finally {
+      rlimit.symbols.setrlimit(RLIMIT_NOFILE, new Uint8Array(saved.buffer));
+      rlimit.close();
+    }
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.where, "IOLoop poller");
+    assert.match(
+      (errors[0]!.err as Error).message,
+      /poll\(2\) failed 16 times/,
+    );
+    const outstanding = pollerStats.outstanding;
+    assert.equal(outstanding, 0, "a paused poller has no poll() pending");
+    // A change to the fd set resumes polling.
+    const [, w] = pipes[0]!;
+    const ready = Promise.withResolvers<number>();
+    t.loop.addHandler(w, (fd, events) => {
+      t.loop.removeHandler(fd);
+      ready.resolve(events);
+    }, WRITE);
+    assert.equal(await ready.promise, WRITE);
+  },
+});
