@@ -362,3 +362,81 @@ Deno.test("subprocess: a child process answers through a PipeIOStream", async ()
       "child exited with code 0\n",
   );
 });
+
+Deno.test("demo: the locks and queues tour runs with no permissions", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", example("demo.ts")],
+  }).output();
+  assert.equal(code, 0, decoder.decode(stderr));
+  const out = decoder.decode(stdout);
+  assert.match(
+    out,
+    /^queue: 6 jobs done by two consumers -> (\w:\d ){5}\w:\d\n/,
+  );
+  for (const job of [1, 2, 3, 4, 5, 6]) {
+    assert.match(out, new RegExp(`\\w:${job}\\b`));
+  }
+  assert.match(out, /\nsemaphore: 5 tasks, at most 2 at a time\n/);
+  assert.match(out, /\nlock: 10 deposits of 10 -> balance 100\n/);
+  assert.match(out, /\ncondition: notifyAll woke 2 waiters\n/);
+  assert.match(out, /\nevent: wait\(\) -> true\n/);
+  assert.match(
+    out,
+    /\nevent: wait\(\{ timeout: 0 \}\) after clear\(\) -> false\n/,
+  );
+  assert.match(out, /\npriority queue: urgent < normal < low\n/);
+  assert.match(out, /\nwithTimeout: TimeoutError\ndone\n$/);
+});
+
+Deno.test({
+  name:
+    "multi_process: workers share one port through reusePort and stop on SIGTERM",
+  ignore: Deno.build.os !== "linux", // SO_REUSEPORT balancing is Linux's
+  async fn() {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--unstable-net",
+        "--allow-net",
+        "--allow-run",
+        example("multi_process.ts"),
+        "--workers",
+        "2",
+        "--port",
+        "0",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = new Output(child.stdout);
+    const err = new Response(child.stderr).text();
+    try {
+      const workers = (await out.waitFor(/2 workers \(pids (\d+), (\d+)\)/))
+        .slice(1, 3);
+      const port = Number(
+        (await out.waitFor(/listening on 127\.0\.0\.1:(\d+);/))[1],
+      );
+      const seen = new Set<string>();
+      // The kernel hashes each connection to a worker: with 40 of them,
+      // both workers answer unless something is wrong (odds 2^-39).
+      for (let i = 0; i < 40 && seen.size < 2; i++) {
+        const peer = await IOStream.connect({ hostname: HOST, port });
+        seen.add(decoder.decode(await peer.readUntilClose()).trim());
+        peer.close();
+      }
+      assert.deepEqual(
+        [...seen].sort(),
+        workers.map((pid) => `worker ${pid}`).sort(),
+      );
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const [status, stderr] = await Promise.all([child.status, err]);
+    await out.done;
+    assert.equal(status.code, 0, stderr);
+    assert.match(
+      out.text,
+      /received SIGTERM: stopping workers\nworkers stopped \(0 failed\)\n$/,
+    );
+  },
+});
