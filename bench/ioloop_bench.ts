@@ -232,7 +232,7 @@ Deno.bench({
 
 // --- Callbacks ---
 
-const CALLBACK_OPTS = { n: 3, warmup: 1 };
+const CALLBACK_OPTS = { n: 5, warmup: 1 };
 
 Deno.bench({
   name: "raw setImmediate batch queue: 1M chained",

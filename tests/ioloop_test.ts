@@ -689,3 +689,28 @@ Deno.test("IOLoop's own default executor is a WorkerExecutor, shut down by close
   // The sanitizers check that close() terminated the worker.
   loop.close();
 });
+
+Deno.test("IOLoop.runSync() awaits a Future and cancels it on timeout", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const ready = new Future<string>();
+  loop.callLater(1, () => ready.setResult("from a future"));
+  assert.equal(await loop.runSync(() => ready), "from a future");
+  const never = new Future<string>();
+  await assert.rejects(loop.runSync(() => never, { timeout: 2 }), TimeoutError);
+  assert.equal(never.cancelled(), true);
+  loop.close();
+});
+
+Deno.test("IOLoop.close() inside a timeout callback drops the rest of its round", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const seen: string[] = [];
+  loop.callLater(5, () => {
+    seen.push("first");
+    loop.close();
+  });
+  loop.callLater(5, () => seen.push("second"));
+  await clock.tickAsync(10);
+  assert.deepEqual(seen, ["first"]);
+  assert.equal(clock.countTimers(), 0);
+});
