@@ -39,6 +39,15 @@ export function rejected<T = never>(reason: unknown): Promise<T> {
 export function checkOptions<T = never>(
   options: WaitOptions,
 ): Promise<T> | null {
+  if (typeof options !== "object" || options === null) {
+    return rejected(
+      new TypeError(
+        `Cannot wait: options must be an object, got ${
+          options === null ? "null" : typeof options
+        }`,
+      ),
+    );
+  }
   const { timeout, signal } = options;
   if (timeout !== undefined) {
     if (typeof timeout !== "number") {

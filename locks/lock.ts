@@ -1,10 +1,8 @@
 // Copyright the squall authors. MIT license.
 
-import { OnceReleaser } from "./_releaser.ts";
+import { markNotThenable } from "./_releaser.ts";
 import { checkOptions, WaiterList } from "./_waiters.ts";
 import type { Releaser, WaitOptions } from "./types.ts";
-
-let giveBack!: (lock: Lock, releaser: OnceReleaser<Lock>) => void;
 
 /**
  * A mutual-exclusion lock for async code, handed to waiters strictly
@@ -35,14 +33,35 @@ let giveBack!: (lock: Lock, releaser: OnceReleaser<Lock>) => void;
  * ```
  */
 export class Lock {
-  #holder: OnceReleaser<Lock> | null = null;
+  #holder: Releaser | null = null;
   readonly #waiters = new WaiterList<Releaser>("Lock.acquire()");
 
-  static {
-    giveBack = (lock, releaser) => {
-      if (lock.#holder === releaser) lock.release();
-    };
-  }
+  /**
+   * The releaser of one hold. Declared inside Lock so it can check that
+   * its hold is still the current one: a stale releaser does nothing.
+   */
+  static readonly #Releaser = class implements Releaser {
+    #lock: Lock | null;
+
+    constructor(lock: Lock) {
+      this.#lock = lock;
+    }
+
+    release(): void {
+      const lock = this.#lock;
+      if (lock === null) return;
+      this.#lock = null;
+      if (lock.#holder === this) lock.#handOff();
+    }
+
+    [Symbol.dispose](): void {
+      this.release();
+    }
+
+    static {
+      markNotThenable(this);
+    }
+  };
 
   /**
    * Whether the lock is held.
@@ -111,7 +130,7 @@ export class Lock {
       if (bad !== null) return bad;
     }
     if (this.#holder === null) {
-      const releaser = new OnceReleaser<Lock>(this, giveBack);
+      const releaser = new Lock.#Releaser(this);
       this.#holder = releaser;
       return Promise.resolve(releaser);
     }
@@ -138,11 +157,16 @@ export class Lock {
     if (this.#holder === null) {
       throw new Error("Cannot release unlocked lock: it is not held");
     }
+    this.#handOff();
+  }
+
+  /** Ends the current hold: the next waiter gets the lock, if any. */
+  #handOff(): void {
     if (this.#waiters.head === null) {
       this.#holder = null;
       return;
     }
-    const releaser = new OnceReleaser<Lock>(this, giveBack);
+    const releaser = new Lock.#Releaser(this);
     this.#holder = releaser;
     this.#waiters.grantFirst(releaser);
   }

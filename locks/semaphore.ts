@@ -1,11 +1,31 @@
 // Copyright the squall authors. MIT license.
 
-import { OnceReleaser } from "./_releaser.ts";
+import { markNotThenable } from "./_releaser.ts";
 import { checkOptions, WaiterList } from "./_waiters.ts";
 import type { Releaser, WaitOptions } from "./types.ts";
 
-function giveBack(semaphore: Semaphore): void {
-  semaphore.release();
+/** The releaser of one permit: gives it back once. */
+class PermitReleaser implements Releaser {
+  #semaphore: Semaphore | null;
+
+  constructor(semaphore: Semaphore) {
+    this.#semaphore = semaphore;
+  }
+
+  release(): void {
+    const semaphore = this.#semaphore;
+    if (semaphore === null) return;
+    this.#semaphore = null;
+    semaphore.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  static {
+    markNotThenable(this);
+  }
 }
 
 function checkCount(value: unknown, what: string): number {
@@ -124,7 +144,7 @@ export class Semaphore {
     }
     if (this.#value > 0) {
       this.#value--;
-      return Promise.resolve(new OnceReleaser<Semaphore>(this, giveBack));
+      return Promise.resolve(new PermitReleaser(this));
     }
     return this.#waiters.wait(options);
   }
@@ -151,7 +171,7 @@ export class Semaphore {
       this.#value++;
       return;
     }
-    this.#waiters.grantFirst(new OnceReleaser<Semaphore>(this, giveBack));
+    this.#waiters.grantFirst(new PermitReleaser(this));
   }
 }
 

@@ -22,6 +22,10 @@ function notDone<T>(value: T): IteratorResult<T> {
  * adds an item later. `taskDone()` and `join()` track when every item put
  * has been processed. The queue is an async iterable that never ends.
  *
+ * An item that is itself a promise (or any thenable) is awaited by `get()`,
+ * because a promise cannot resolve to a thenable; wrap such items, e.g. in
+ * a one-element array, to pass them through as they are.
+ *
  * @typeParam T The type of the items.
  *
  * @example Producer and consumer

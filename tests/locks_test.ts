@@ -192,6 +192,8 @@ for (const [name, make] of acquirables) {
       [{ timeout: "10" }, TypeError, /timeout/],
       [{ timeout: NaN }, RangeError, /NaN/],
       [{ signal: {} }, TypeError, /AbortSignal/],
+      [null, TypeError, /options must be an object/],
+      [5, TypeError, /options must be an object/],
     ] as const;
     for (const [options, Cls, message] of bad) {
       // deno-lint-ignore no-explicit-any
