@@ -1053,18 +1053,6 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     else if (callback !== null) this.#ensureLoop();
   }
 
-  /**
-   * Removes the close callback without running it and returns it, for a
-   * subclass that hands its connection over to another stream.
-   *
-   * @returns The callback, or `null` when none is set.
-   */
-  protected takeCloseCallback(): (() => void) | null {
-    const cb = this.#closeCallback;
-    this.#closeCallback = null;
-    return cb;
-  }
-
   #maybeRunCloseCallback(): void {
     if (this.#closeCallbackDone || this.#closeCallback === null) return;
     const cb = this.#closeCallback;

@@ -163,9 +163,11 @@ export class IOStream extends BaseIOStream {
   /**
    * Upgrades this client connection to TLS with `Deno.startTls` and
    * resolves with the new stream once the handshake is done. This stream is
-   * unusable afterwards; its close callback moves to the new stream.
+   * unusable afterwards (it counts as closed, without running its close
+   * callback: it cannot have one, see below).
    *
-   * Rejects with an `Error` when a read is pending or in flight, data is
+   * Rejects with an `Error` when a read is pending or in flight (a close
+   * callback or an iterator keeps one in flight), data is
    * buffered or a write is in progress (Deno's upgrade would consume the
    * connection and strand the read), on non-TCP connections, and always for
    * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
@@ -228,7 +230,6 @@ export class IOStream extends BaseIOStream {
     if (tls.alpnProtocols !== undefined) {
       opts.alpnProtocols = tls.alpnProtocols;
     }
-    const onClose = this.takeCloseCallback();
     this.#detached = true;
     this.close();
     // Loaded lazily: ssl_iostream.ts extends this module's class.
@@ -241,7 +242,6 @@ export class IOStream extends BaseIOStream {
       stream.close();
       throw err;
     }
-    if (onClose !== null) stream.setCloseCallback(onClose);
     return stream;
   }
 

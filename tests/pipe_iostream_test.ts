@@ -1,0 +1,171 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import { PipeIOStream, StreamClosedError } from "../iostream/mod.ts";
+import { type PairFactory, streamSuite } from "./_stream_suite.ts";
+
+// One direction of an in-memory pipe: a byte ReadableStream (so the reader
+// side can use BYOB reads) fed by a WritableStream with backpressure.
+// Cancelling the readable makes later writes fail, like EPIPE.
+function bytePipe(highWaterMark = 65536): {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+} {
+  let controller!: ReadableByteStreamController;
+  let room: PromiseWithResolvers<void> | null = null;
+  let cancelled = false;
+  const wake = () => {
+    room?.resolve();
+    room = null;
+  };
+  const readable = new ReadableStream({
+    type: "bytes",
+    start(c) {
+      controller = c;
+    },
+    pull: wake,
+    cancel() {
+      cancelled = true;
+      wake();
+    },
+  }, { highWaterMark });
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      if (cancelled) throw new Deno.errors.BrokenPipe("reader cancelled");
+      controller.enqueue(chunk.slice()); // enqueue transfers: keep ours
+      while (!cancelled && (controller.desiredSize ?? 0) <= 0) {
+        room ??= Promise.withResolvers();
+        await room.promise;
+      }
+    },
+    close() {
+      if (cancelled) return;
+      controller.close();
+      // A byte source must release a pending BYOB read itself.
+      controller.byobRequest?.respond(0);
+    },
+  });
+  return { readable, writable };
+}
+
+const pipePair: PairFactory = (options = {}) => {
+  const ab = bytePipe();
+  const ba = bytePipe();
+  const a = new PipeIOStream(
+    { readable: ba.readable, writable: ab.writable },
+    options.a,
+  );
+  const b = new PipeIOStream(
+    { readable: ab.readable, writable: ba.writable },
+    options.b,
+  );
+  return Promise.resolve({
+    a,
+    b,
+    close: () => {
+      a.close();
+      b.close();
+      return Promise.resolve();
+    },
+  });
+};
+
+streamSuite("PipeIOStream", pipePair);
+
+Deno.test("PipeIOStream reads a child's stdout with BYOB and close() ends its stdin", async () => {
+  const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
+    .spawn();
+  const pipe = new PipeIOStream({
+    readable: child.stdout,
+    writable: child.stdin,
+  });
+  const payload = new Uint8Array(1 << 20).map((_, i) => i * 7);
+  const writing = pipe.write(payload);
+  const back = await pipe.readBytes(payload.length);
+  await writing;
+  assert.deepEqual(back, payload);
+  await pipe.write("last line\n");
+  assert.equal(
+    new TextDecoder().decode(await pipe.readUntil("\n")),
+    "last line\n",
+  );
+  pipe.close();
+  const status = await child.status;
+  assert.equal(status.success, true);
+});
+
+Deno.test("PipeIOStream over a child's stdout alone reads until the child exits", async () => {
+  const child = new Deno.Command("printf", {
+    args: ["a\\nb\\nc"],
+    stdout: "piped",
+  }).spawn();
+  const pipe = new PipeIOStream(child.stdout);
+  assert.equal(new TextDecoder().decode(await pipe.readUntil("\n")), "a\n");
+  assert.equal(new TextDecoder().decode(await pipe.readUntilClose()), "b\nc");
+  await assert.rejects(pipe.write("x"), StreamClosedError);
+  assert.equal((await child.status).success, true);
+});
+
+Deno.test("PipeIOStream over a default (non-byte) readable and a write-only end", async () => {
+  const chunks = ["he", "llo\n", "world"].map((s) =>
+    new TextEncoder().encode(s)
+  );
+  const readable = new ReadableStream<Uint8Array>({
+    pull(c) {
+      const next = chunks.shift();
+      if (next === undefined) c.close();
+      else c.enqueue(next);
+    },
+  });
+  const reader = new PipeIOStream(readable);
+  assert.equal(
+    new TextDecoder().decode(await reader.readUntil("\n")),
+    "hello\n",
+  );
+  assert.equal(
+    new TextDecoder().decode(await reader.readUntilClose()),
+    "world",
+  );
+
+  const got: string[] = [];
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      got.push(new TextDecoder().decode(chunk));
+    },
+  });
+  const writer = new PipeIOStream(writable);
+  await writer.write("one");
+  await writer.write("two");
+  assert.deepEqual(got, ["one", "two"]);
+  // No readable end: reads see end of stream.
+  assert.equal((await writer.readUntilClose()).length, 0);
+  assert.equal(writer.closed(), true);
+});
+
+Deno.test("PipeIOStream rejects a readable that yields non-bytes", async () => {
+  const readable = new ReadableStream({
+    start(c) {
+      c.enqueue("text, not bytes");
+    },
+  }) as unknown as ReadableStream<Uint8Array>;
+  const pipe = new PipeIOStream(readable);
+  const err = await pipe.readBytes(1).then(() => null, (e) => e);
+  assert.ok(err instanceof StreamClosedError);
+  assert.ok(err.realError instanceof TypeError);
+  assert.ok(pipe.error instanceof TypeError);
+});
+
+Deno.test("new PipeIOStream() throws TypeError for anything but streams", () => {
+  assert.throws(() => new PipeIOStream({}), TypeError);
+  assert.throws(
+    () => new PipeIOStream(42 as unknown as ReadableStream<Uint8Array>),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      new PipeIOStream({
+        readable: "x" as unknown as ReadableStream<Uint8Array>,
+      }),
+    TypeError,
+  );
+});

@@ -1,0 +1,190 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
+import { type PairFactory, streamSuite } from "./_stream_suite.ts";
+
+const dir = new URL("./testdata/", import.meta.url);
+const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+const CA = read("ca.crt");
+const OTHER_CA = read("other_ca.crt");
+const CERT = read("server.crt");
+const KEY = read("server.key");
+
+function listenTls(alpnProtocols?: string[]): Deno.TlsListener {
+  return Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: CERT,
+    key: KEY,
+    ...(alpnProtocols ? { alpnProtocols } : {}),
+  });
+}
+
+const tlsPair: PairFactory = async (options = {}) => {
+  const listener = listenTls();
+  const accepting = listener.accept();
+  const a = await SSLIOStream.connect(
+    { hostname: "localhost", port: listener.addr.port, caCerts: [CA] },
+    options.a,
+  );
+  const b = new SSLIOStream(await accepting, options.b);
+  listener.close();
+  await b.waitForHandshake();
+  return {
+    a,
+    b,
+    close: () => {
+      a.close();
+      b.close();
+      return Promise.resolve();
+    },
+  };
+};
+
+streamSuite("SSLIOStream", tlsPair);
+
+Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides", async () => {
+  using listener = listenTls(["h2", "echo/1"]);
+  const accepting = listener.accept();
+  const client = await SSLIOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    caCerts: [CA],
+    alpnProtocols: ["echo/1"],
+  });
+  const server = new SSLIOStream(await accepting);
+  assert.equal(server.alpnProtocol, null);
+  assert.equal(await server.waitForHandshake(), server);
+  assert.equal(server.alpnProtocol, "echo/1");
+  assert.equal(client.alpnProtocol, "echo/1");
+  assert.equal(await client.waitForHandshake(), client);
+  client.close();
+  server.close();
+});
+
+Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and with no CA", async () => {
+  using listener = listenTls();
+  for (const caCerts of [[OTHER_CA], undefined]) {
+    const accepting = listener.accept();
+    await assert.rejects(
+      SSLIOStream.connect({
+        hostname: "localhost",
+        port: listener.addr.port,
+        ...(caCerts ? { caCerts } : {}),
+      }),
+      Deno.errors.InvalidData,
+    );
+    const server = new SSLIOStream(await accepting);
+    await assert.rejects(server.waitForHandshake(), Deno.errors.InvalidData);
+    assert.equal(server.closed(), true);
+    assert.ok(server.error instanceof Deno.errors.InvalidData);
+  }
+});
+
+Deno.test("IOStream.startTls() refuses while a close callback keeps a read in flight", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const plain = await IOStream.connect(listener.addr);
+  const server = await listener.accept();
+  let closes = 0;
+  plain.setCloseCallback(() => closes++);
+  await assert.rejects(plain.startTls(false), /read is pending or in flight/);
+  // Deno.startTls was never called: the plain stream still works.
+  assert.equal(plain.closed(), false);
+  await server.write(new Uint8Array([7]));
+  assert.deepEqual([...await plain.readBytes(1)], [7]);
+  server.close();
+  plain.close();
+  await new Promise((r) => setTimeout(r, 1));
+  assert.equal(closes, 1);
+});
+
+Deno.test("IOStream.startTls() upgrades a client connection and retires the old stream", async () => {
+  using listener = listenTls(["x-proto"]);
+  const accepting = listener.accept();
+  const plain = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server = new SSLIOStream(await accepting);
+  const serverHandshake = server.waitForHandshake();
+  const secure = await plain.startTls(false, {
+    hostname: "localhost",
+    caCerts: [CA],
+    alpnProtocols: ["x-proto"],
+  });
+  await serverHandshake;
+  assert.ok(secure instanceof SSLIOStream);
+  assert.equal(secure.alpnProtocol, "x-proto");
+  assert.equal(plain.closed(), true);
+  await assert.rejects(plain.write("x"), StreamClosedError);
+  await secure.write("over tls\n");
+  assert.equal(
+    new TextDecoder().decode(await server.readUntil("\n")),
+    "over tls\n",
+  );
+  secure.close();
+  server.close();
+});
+
+Deno.test("IOStream.startTls() refuses while a read is pending and leaves the stream usable", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const plain = await IOStream.connect(listener.addr);
+  const server = new IOStream(await listener.accept());
+  const pending = plain.readUntil("\n");
+  await assert.rejects(
+    plain.startTls(false, { hostname: "localhost", caCerts: [CA] }),
+    (err: Error) =>
+      err.constructor === Error && /read is pending/.test(err.message),
+  );
+  await server.write("still plain\n");
+  assert.equal(new TextDecoder().decode(await pending), "still plain\n");
+  plain.close();
+  server.close();
+});
+
+Deno.test("IOStream.startTls() refuses when data is buffered", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const plain = await IOStream.connect(listener.addr);
+  const server = new IOStream(await listener.accept());
+  await server.write("line\nextra");
+  await plain.readUntil("\n");
+  await assert.rejects(
+    plain.startTls(false, { hostname: "localhost", caCerts: [CA] }),
+    /5 unread bytes buffered/,
+  );
+  assert.equal(new TextDecoder().decode(await plain.readBytes(5)), "extra");
+  plain.close();
+  server.close();
+});
+
+Deno.test("IOStream.startTls(true) rejects: Deno cannot upgrade an accepted conn", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await IOStream.connect(listener.addr);
+  const server = new IOStream(await listener.accept());
+  const err = await server.startTls(true, { cert: CERT, key: KEY }).then(
+    () => null,
+    (e) => e,
+  );
+  assert.ok(err instanceof Error);
+  assert.match(err.message, /Deno 2\.9 cannot upgrade an accepted plain/);
+  assert.match(err.message, /node:tls/);
+  assert.equal(server.closed(), false);
+  await client.write("ok");
+  assert.equal(new TextDecoder().decode(await server.readBytes(2)), "ok");
+  client.close();
+  server.close();
+});
+
+Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
+  const tmp = await Deno.makeTempDir();
+  const path = `${tmp}/t.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const client = await IOStream.connect({ transport: "unix", path });
+  const server = await listener.accept();
+  await assert.rejects(client.startTls(false), /unix connection/);
+  client.close();
+  server.close();
+  listener.close();
+  await Deno.remove(tmp, { recursive: true });
+});
