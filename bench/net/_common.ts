@@ -199,6 +199,20 @@ export function procStatusKiB(field: "VmHWM" | "VmRSS"): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * CPU time (user + system, all threads) this process used so far, in
+ * seconds, from `/proc/self/stat` (10 ms resolution: Linux's USER_HZ is
+ * 100). Unlike wall time it barely moves when other processes load the
+ * machine, so the harness reports throughput per CPU-second beside the
+ * wall-clock figures.
+ */
+export function cpuSeconds(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  // Fields after the ")" closing the command name start at field 3.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime
+}
+
 /** The soft and hard open-file limits of this process. */
 export function fdLimits(): { soft: number; hard: number } {
   const limits = Deno.readTextFileSync("/proc/self/limits");
