@@ -26,7 +26,12 @@ export interface TCPServerOptions extends StreamOptions {
   /**
    * PEM certificate chain. With `key`, every listener made by
    * {@linkcode TCPServer.listen} speaks TLS and handlers get
-   * {@linkcode SSLIOStream}s.
+   * {@linkcode SSLIOStream}s, handed over once their handshake is done.
+   *
+   * Deno 2.9 caveat: a client that connects but never starts its
+   * handshake keeps its TCP connection open on Deno's side, even after
+   * {@linkcode TCPServer.close} closed its stream, until it sends
+   * something or hangs up.
    */
   cert?: string;
   /** PEM private key that goes with `cert`. */

@@ -323,10 +323,15 @@ Deno.test("TCPServer.close({ signal }) stops waiting when the signal aborts", as
 
 Deno.test("TCPServer passes stream options to accepted streams", async () => {
   let failure: unknown;
+  let writeFailure: unknown;
   const server = new TCPServer({
     maxBufferSize: 1024,
     readChunkSize: 256,
+    maxWriteBufferSize: 4096,
     async handler(stream) {
+      await stream.write(new Uint8Array(8192)).catch((err) =>
+        writeFailure = err
+      );
       try {
         await stream.readUntil("\n");
       } catch (err) {
@@ -344,6 +349,36 @@ Deno.test("TCPServer passes stream options to accepted streams", async () => {
     failure instanceof StreamBufferFullError,
     `expected StreamBufferFullError, got ${failure}`,
   );
+  assert.ok(
+    writeFailure instanceof StreamBufferFullError,
+    `expected StreamBufferFullError from write(), got ${writeFailure}`,
+  );
+});
+
+Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", async () => {
+  const [cert, key] = await Promise.all(
+    ["server.crt", "server.key"].map(readPem),
+  );
+  let calls = 0;
+  const server = new TCPServer({
+    cert: cert!,
+    key: key!,
+    handler: () => void calls++,
+  });
+  const { port } = server.listen(0, HOST);
+  const silent = await Deno.connect({ hostname: HOST, port }); // sends nothing
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const started = performance.now();
+  await server.close({ timeout: 20 });
+  assert.ok(performance.now() - started < 2000, "close() hung");
+  // Deno 2.9 keeps the TCP side of a TLS connection closed before its
+  // handshake open until the peer sends something; then it answers with an
+  // alert and hangs up.
+  await silent.write(new TextEncoder().encode("hello?\r\n"));
+  const buf = new Uint8Array(64);
+  while (await silent.read(buf) !== null) { /* the alert */ }
+  silent.close();
+  assert.equal(calls, 0);
 });
 
 Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
