@@ -41,7 +41,7 @@ export interface TCPServerOptions extends StreamOptions {
 }
 
 /** Where {@linkcode TCPServer.listen} listens. */
-export interface ListenOptions {
+export interface TCPServerListenOptions {
   /**
    * TCP port; `0` picks a free one (read it from the return value or
    * {@linkcode TCPServer.addrs}).
@@ -73,7 +73,7 @@ export interface ListenOptions {
 }
 
 /** Options for {@linkcode TCPServer.close}. */
-export interface CloseOptions {
+export interface TCPServerCloseOptions {
   /**
    * How long (ms) to let running handlers finish before their streams are
    * closed under them. Without it (and without `signal`) `close()` waits
@@ -150,6 +150,7 @@ export class TCPServer {
   #streams = new Set<IOStream>();
   #pruneAt = 64;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   /**
    * Makes a server; it accepts nothing until {@linkcode TCPServer.listen}
@@ -204,28 +205,46 @@ export class TCPServer {
    *
    * @param options Port and hostname, or a Unix socket path.
    * @returns The address actually bound.
+   *
+   * @example Listen on a Unix socket
+   * ```ts
+   * import { IOStream, TCPServer } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const server = new TCPServer({
+   *   handler: (stream) => stream.write("hi").finally(() => stream.close()),
+   * });
+   * const addr = server.listen({ path: `${dir}/app.sock` });
+   * assert.equal(addr.transport, "unix");
+   * const client = await IOStream.connect(addr);
+   * assert.equal(new TextDecoder().decode(await client.readUntilClose()), "hi");
+   * client.close();
+   * await server.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
    */
-  listen(options: ListenOptions & { path: string }): Deno.UnixAddr;
+  listen(options: TCPServerListenOptions & { path: string }): Deno.UnixAddr;
   /**
    * Opens a TCP or Unix socket listener and starts accepting on it.
    *
    * @param options Port and hostname, or a Unix socket path.
    * @returns The address actually bound.
    */
-  listen(options: ListenOptions & { path?: undefined }): Deno.NetAddr;
+  listen(options: TCPServerListenOptions & { path?: undefined }): Deno.NetAddr;
   /**
    * Opens a TCP or Unix socket listener and starts accepting on it.
    *
    * @param options Port and hostname, or a Unix socket path.
    * @returns The address actually bound.
    */
-  listen(options: ListenOptions): Deno.NetAddr | Deno.UnixAddr;
+  listen(options: TCPServerListenOptions): Deno.NetAddr | Deno.UnixAddr;
   listen(
-    portOrOptions: number | ListenOptions,
+    portOrOptions: number | TCPServerListenOptions,
     hostname?: string,
   ): Deno.NetAddr | Deno.UnixAddr {
     if (this.#closed) throw new Error("Cannot listen: the TCPServer is closed");
-    const options: ListenOptions = typeof portOrOptions === "number"
+    const options: TCPServerListenOptions = typeof portOrOptions === "number"
       ? (hostname === undefined ? { port: portOrOptions } : {
         port: portOrOptions,
         hostname,
@@ -243,7 +262,7 @@ export class TCPServer {
     return listener.addr as Deno.NetAddr | Deno.UnixAddr;
   }
 
-  #open(options: ListenOptions): Deno.Listener {
+  #open(options: TCPServerListenOptions): Deno.Listener {
     const { port = 0, hostname, path, reusePort = false } = options;
     if (path !== undefined) {
       if (typeof path !== "string" || path === "") {
@@ -340,6 +359,17 @@ export class TCPServer {
   /**
    * The addresses of the open listeners, in the order they were added
    * (with real ports where port 0 was asked for).
+   *
+   * @example Find the port the system picked
+   * ```ts
+   * import { TCPServer } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = new TCPServer({ handler: (s) => s.close() });
+   * server.listen({ port: 0, hostname: "127.0.0.1" });
+   * const [addr] = server.addrs as Deno.NetAddr[];
+   * assert.ok(addr!.port > 0);
+   * ```
    */
   get addrs(): Deno.Addr[] {
     return [...this.#listeners].map((listener) => listener.addr);
@@ -364,6 +394,18 @@ export class TCPServer {
    * Stops accepting: closes every listener. Running connections go on;
    * use {@linkcode TCPServer.close} to end them and wait for the release
    * of everything.
+   *
+   * @example Stop accepting
+   * ```ts
+   * import { TCPServer } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const server = new TCPServer({ handler: (s) => s.close() });
+   * server.listen(0, "127.0.0.1");
+   * server.stop();
+   * assert.deepEqual(server.addrs, []);
+   * await server.close(); // waits for the listener's release
+   * ```
    */
   stop(): void {
     for (const listener of this.#listeners) {
@@ -414,7 +456,7 @@ export class TCPServer {
    * assert.equal((await client.readUntilClose()).length, 0);
    * ```
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options: TCPServerCloseOptions = {}): Promise<void> {
     try {
       validateCloseOptions(options);
     } catch (err) {
@@ -424,9 +466,7 @@ export class TCPServer {
     return this.#closing;
   }
 
-  #closing: Promise<void> | undefined;
-
-  async #shutdown(options: CloseOptions): Promise<void> {
+  async #shutdown(options: TCPServerCloseOptions): Promise<void> {
     this.#closed = true;
     this.stop();
     await Promise.allSettled(this.#acceptLoops);
@@ -436,7 +476,9 @@ export class TCPServer {
     while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
   }
 
-  async #waitForTasks({ timeout, signal }: CloseOptions): Promise<void> {
+  async #waitForTasks(
+    { timeout, signal }: TCPServerCloseOptions,
+  ): Promise<void> {
     if (signal?.aborted || timeout === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
@@ -588,7 +630,7 @@ function formatAddr(addr: Deno.Addr): string {
   return "path" in addr ? `${addr.transport}:${addr.path ?? ""}` : "peer";
 }
 
-function validateCloseOptions(options: CloseOptions): void {
+function validateCloseOptions(options: TCPServerCloseOptions): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("Cannot close TCPServer: options must be an object");
   }
