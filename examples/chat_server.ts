@@ -152,6 +152,14 @@ let guestCount = 0;
 let messageCount = 0;
 let shuttingDown = false;
 
+/** The next guest-N name nobody has taken with /name. */
+function guestName(): string {
+  const taken = new Set([...clients].map((c) => c.name));
+  let name;
+  do name = `guest-${++guestCount}`; while (taken.has(name));
+  return name;
+}
+
 /** Sends a line to everyone but `from`; drops whoever cannot keep up. */
 function broadcast(line: string, from?: Client): void {
   for (const client of clients) {
@@ -209,7 +217,7 @@ function command(client: Client, line: string): boolean {
 
 /** One connection, from hello to goodbye. */
 async function session(stream: IOStream): Promise<void> {
-  const client = new Client(stream, `guest-${++guestCount}`);
+  const client = new Client(stream, guestName());
   const writer = client.writeLoop();
   client.send(
     `* welcome, ${client.name}! ${clients.size} other(s) here. ` +

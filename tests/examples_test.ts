@@ -103,11 +103,15 @@ async function startChatServer(): Promise<{
 
 /** A chat participant over a plain IOStream (what `nc` would do). */
 class Peer {
+  /** The name the server gave on arrival. */
+  name = "";
+
   constructor(readonly stream: IOStream) {}
 
   static async connect(port: number): Promise<Peer> {
     const peer = new Peer(await IOStream.connect({ hostname: HOST, port }));
-    await peer.expect(/^\* welcome, guest-\d+!/);
+    const welcome = await peer.expect(/^\* welcome, guest-\d+!/);
+    peer.name = welcome.match(/guest-\d+/)![0];
     return peer;
   }
 
@@ -185,10 +189,25 @@ Deno.test("chat_server: several clients exchange messages, rename, list and quit
   assert.match(await cat.line(), /^\* here: ann, bob, guest-\d+\n$/);
   await cat.say("/name ann");
   assert.equal(await cat.line(), "! the name ann is taken\n");
+  assert.equal(cat.name, "guest-3");
+  // A guest name taken with /name is skipped for newcomers.
+  await cat.say("/name guest-4");
+  assert.equal(await cat.line(), "* you are now guest-4\n");
+  await ann.expect(/is now guest-4/);
+  await bob.expect(/is now guest-4/);
+  const dan = await Peer.connect(server.port);
+  assert.equal(dan.name, "guest-5");
+  await ann.expect(/guest-5 joined/);
+  await bob.expect(/guest-5 joined/);
+  await cat.expect(/guest-5 joined/);
+  dan.close();
+  await ann.expect(/guest-5 left/);
+  await bob.expect(/guest-5 left/);
+  await cat.expect(/guest-5 left/);
   await cat.say("/quit");
   assert.equal(await cat.rest(), "* bye\n");
-  assert.match(await ann.line(), /^\* guest-\d+ left \(quit\)\n$/);
-  assert.match(await bob.line(), /^\* guest-\d+ left \(quit\)\n$/);
+  assert.equal(await ann.line(), "* guest-4 left (quit)\n");
+  assert.equal(await bob.line(), "* guest-4 left (quit)\n");
 
   // A client that just disconnects is noticed too.
   bob.close();
