@@ -49,8 +49,9 @@ function notDone<T>(value: T): IteratorResult<T> {
 export class Queue<T> implements AsyncIterable<T> {
   readonly #maxsize: number;
   #store: ItemStore<T> = new FifoStore<T>();
-  readonly #getters = new WaiterList<T>("Queue.get()");
-  readonly #putters = new WaiterList<void>("Queue.put()");
+  // Deferred grants: the task handing over an item resumes first.
+  readonly #getters = new WaiterList<T>("Queue.get()", undefined, true);
+  readonly #putters = new WaiterList<void>("Queue.put()", undefined, true);
   readonly #joiners = new WaiterList<void>("Queue.join()");
   #unfinished = 0;
 
