@@ -9,7 +9,13 @@
  * synchronously and both unlink the node first: a granted node has already
  * dropped its timer and abort listener, so a later abort in the same turn
  * cannot take the grant back; a node that gave up is no longer in the list,
- * so it can never be granted. Private to squall.
+ * so it can never be granted. (With deferred grants only the promise's
+ * resolution waits a microtask; the grant itself is still synchronous.)
+ *
+ * Nothing waits on a list without being in it: the node is linked before
+ * its timer is armed, because arming the first timer of a `deno test`
+ * process runs pending microtasks, i.e. user code that may grant.
+ * Private to squall.
  *
  * @module
  */
