@@ -255,6 +255,8 @@ export class Queue<T> implements AsyncIterable<T> {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The item. Rejects with `TimeoutError` on timeout and with
    * `signal.reason` when aborted; that getter then never takes an item.
+   * Once an item was handed to this getter, a later abort (even in the
+   * same turn) no longer applies, so the item is never lost.
    *
    * @example Wait for an item
    * ```ts
