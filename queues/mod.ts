@@ -1,11 +1,39 @@
 // Copyright the squall authors. MIT license.
 
 /**
- * Placeholder: the `queues` module of squall is not built yet and exports
- * nothing. See the project's issue tracker; do not depend on this entry
- * point until it does.
+ * Async queues for coordinating producers and consumers, after Tornado's
+ * `tornado.queues`: the FIFO {@linkcode Queue}, {@linkcode PriorityQueue}
+ * and {@linkcode LifoQueue}, and the {@linkcode QueueEmpty} and
+ * {@linkcode QueueFull} errors of their non-waiting methods.
+ *
+ * Every wait takes `{ timeout, signal }` (times in milliseconds); waiting
+ * getters and putters are served first-come first-served. Nothing here uses
+ * the Deno namespace, so the module also runs on Node, Bun and in browsers.
+ *
+ * @example Bounded work queue with two workers
+ * ```ts
+ * import { Queue } from "@squall/io/queues";
+ * import assert from "node:assert/strict";
+ *
+ * const queue = new Queue<number>(2);
+ * const results: number[] = [];
+ * async function worker(): Promise<void> {
+ *   for await (const n of queue) {
+ *     results.push(n * n);
+ *     queue.taskDone();
+ *   }
+ * }
+ * worker();
+ * worker();
+ * for (let n = 1; n <= 4; n++) await queue.put(n);
+ * await queue.join({ timeout: 1000 });
+ * assert.deepEqual(results.sort((a, b) => a - b), [1, 4, 9, 16]);
+ * ```
  *
  * @module
  */
 
-export {};
+export * from "./errors.ts";
+export * from "./queue.ts";
+export * from "./priority_queue.ts";
+export * from "./lifo_queue.ts";

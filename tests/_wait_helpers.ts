@@ -1,0 +1,112 @@
+// Shared helpers for the locks, queues and waiter-list tests.
+import FakeTimers from "@sinonjs/fake-timers";
+
+type Clock = ReturnType<typeof FakeTimers.install>;
+
+const PENDING = Symbol("pending");
+
+/** Settles microtasks, then says whether `p` is still pending. */
+export async function isPending(p: Promise<unknown>): Promise<boolean> {
+  for (let i = 0; i < 5; i++) await null;
+  // A settled `p` queues its reaction before the sentinel's.
+  return await Promise.race([p, Promise.resolve(PENDING)]).then(
+    (winner) => winner === PENDING,
+    () => false,
+  );
+}
+
+/** Lets every queued microtask (and their follow-ups) run. */
+export async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await null;
+}
+
+/** Outcome of a promise that must have settled by now. */
+export async function outcome<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  if (await isPending(p)) throw new Error("promise is still pending");
+  return p.then((value) => ({ ok: true as const, value }), (error) => ({
+    ok: false as const,
+    error,
+  }));
+}
+
+/** Installs fake timers for the duration of `fn`. */
+export async function withFakeTime(
+  fn: (clock: Clock) => Promise<void> | void,
+): Promise<void> {
+  const clock = FakeTimers.install({
+    toFake: ["setTimeout", "clearTimeout", "Date", "performance"],
+  });
+  try {
+    await fn(clock);
+  } finally {
+    clock.uninstall();
+  }
+}
+
+/** A signal whose listener bookkeeping can be inspected. */
+export function countingSignal(): {
+  controller: AbortController;
+  signal: AbortSignal;
+  listeners: () => number;
+} {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const live = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((type: string, l: unknown, o?: unknown) => {
+    if (type === "abort") live.add(l);
+    // deno-lint-ignore no-explicit-any
+    add(type, l as any, o as any);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((type: string, l: unknown, o?: unknown) => {
+    if (type === "abort") live.delete(l);
+    // deno-lint-ignore no-explicit-any
+    remove(type, l as any, o as any);
+  }) as typeof signal.removeEventListener;
+  // A `once` listener is dropped by the signal itself when it fires.
+  add("abort", () => live.clear());
+  return { controller, signal, listeners: () => live.size };
+}
+
+/** Mulberry32: a small seeded PRNG so randomized tests are repeatable. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Runs `start` (which creates promises and ignores them), lets them
+ * settle, and returns how many rejections went unhandled. A control
+ * rejection first proves the detector sees them.
+ */
+export async function unhandledRejections(
+  start: () => void | Promise<void>,
+): Promise<number> {
+  let unhandled = 0;
+  const onUnhandled = (e: PromiseRejectionEvent) => {
+    unhandled++;
+    e.preventDefault();
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    Promise.reject(new Error("control"));
+    await new Promise((r) => setTimeout(r, 0));
+    if (unhandled !== 1) throw new Error("the rejection detector is broken");
+    unhandled = 0;
+    await start();
+    await new Promise((r) => setTimeout(r, 10));
+    await flush();
+    return unhandled;
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
+}

@@ -1,0 +1,320 @@
+import assert from "node:assert/strict";
+import { TimeoutError } from "../concurrent/errors.ts";
+import { checkOptions, WaiterList } from "../locks/_waiters.ts";
+import {
+  countingSignal,
+  flush,
+  isPending,
+  outcome,
+  seededRandom,
+  withFakeTime,
+} from "./_wait_helpers.ts";
+
+type Expected =
+  | { kind: "pending" }
+  | { kind: "granted"; value: number }
+  | { kind: "timeout" }
+  | { kind: "aborted"; reason: unknown };
+
+interface Entry {
+  id: number;
+  promise: Promise<number>;
+  deadline: number;
+  abort?: (reason: unknown) => void;
+  listeners?: () => number;
+  expected: Expected;
+}
+
+/** Walks the list both ways and checks the links against the model. */
+function checkLinks(list: WaiterList<number>, pending: Entry[]): void {
+  const forward: number[] = [];
+  for (let w = list.head; w !== null; w = w.next) {
+    forward.push(w.data as number);
+  }
+  const backward: number[] = [];
+  for (let w = list.tail; w !== null; w = w.prev) {
+    backward.push(w.data as number);
+  }
+  const ids = pending.map((e) => e.id);
+  assert.deepEqual(forward, ids);
+  assert.deepEqual(backward, [...ids].reverse());
+  assert.equal(list.size, ids.length);
+}
+
+for (
+  const [label, timeoutValue, deferGrants] of [
+    ["rejecting", undefined, false],
+    ["resolving", -1, false],
+    ["rejecting, deferred grants", undefined, true],
+  ] as const
+) {
+  Deno.test(`WaiterList (${label} on timeout): randomized operations match a FIFO model`, async () => {
+    await withFakeTime(async (clock) => {
+      const random = seededRandom(label.length * 1000 + 7);
+      const list = new WaiterList<number>(
+        "Test.wait()",
+        timeoutValue === undefined ? undefined : { value: timeoutValue },
+        deferGrants,
+      );
+      const all: Entry[] = [];
+      let pending: Entry[] = [];
+      let nextId = 0;
+      let nextValue = 1000;
+      const settle = (entry: Entry, expected: Expected) => {
+        entry.expected = expected;
+        pending = pending.filter((e) => e !== entry);
+      };
+      for (let step = 0; step < 3000; step++) {
+        const r = random();
+        if (r < 0.4) {
+          const id = nextId++;
+          const withTimeout = random() < 0.5;
+          const withSignal = random() < 0.5;
+          const timeout = withTimeout
+            ? (random() < 0.1 ? 0 : 1 + Math.floor(random() * 40))
+            : undefined;
+          const counting = withSignal ? countingSignal() : undefined;
+          const options: { timeout?: number; signal?: AbortSignal } = {};
+          if (timeout !== undefined) options.timeout = timeout;
+          if (counting) options.signal = counting.signal;
+          const timersBefore = clock.countTimers();
+          const promise = list.wait(options, id);
+          const entry: Entry = {
+            id,
+            promise,
+            deadline: timeout === undefined ? Infinity : clock.now + timeout,
+            expected: { kind: "pending" },
+          };
+          if (counting) {
+            entry.abort = (reason) => counting.controller.abort(reason);
+            entry.listeners = counting.listeners;
+          }
+          all.push(entry);
+          if (timeout === 0) {
+            assert.equal(
+              clock.countTimers(),
+              timersBefore,
+              "timeout 0 arms no timer",
+            );
+            entry.expected = { kind: "timeout" };
+          } else {
+            pending.push(entry);
+          }
+        } else if (r < 0.55) {
+          const candidates = pending.filter((e) => e.abort);
+          const victim = candidates[Math.floor(random() * candidates.length)];
+          if (victim) {
+            const reason = { step };
+            victim.abort!(reason);
+            settle(victim, { kind: "aborted", reason });
+            // Aborting twice, or after settling, changes nothing.
+            victim.abort!({ again: step });
+          }
+        } else if (r < 0.75) {
+          const value = nextValue++;
+          const head = pending[0];
+          assert.equal(list.grantFirst(value), head !== undefined);
+          if (head) {
+            settle(head, { kind: "granted", value });
+            // Give-up after the grant in the same turn is too late.
+            head.abort?.({ late: step });
+          }
+        } else if (r < 0.78) {
+          const value = nextValue++;
+          list.grantAll(value);
+          for (const e of [...pending]) settle(e, { kind: "granted", value });
+        } else {
+          clock.tick(Math.floor(random() * 10));
+          for (const e of [...pending]) {
+            if (e.deadline <= clock.now) settle(e, { kind: "timeout" });
+          }
+        }
+        checkLinks(list, pending);
+        assert.equal(
+          clock.countTimers(),
+          pending.filter((e) => e.deadline !== Infinity).length,
+          "exactly the pending waiters with a timeout hold a timer",
+        );
+      }
+      list.grantAll(-2);
+      for (const e of [...pending]) settle(e, { kind: "granted", value: -2 });
+      checkLinks(list, []);
+      assert.equal(clock.countTimers(), 0);
+      await flush();
+      const kinds = new Set<string>();
+      for (const e of all) {
+        const got = await outcome(e.promise);
+        const want = e.expected;
+        kinds.add(want.kind);
+        if (want.kind === "granted") {
+          assert.deepEqual(got, { ok: true, value: want.value });
+        } else if (want.kind === "aborted") {
+          assert.ok(!got.ok && got.error === want.reason);
+        } else if (want.kind === "timeout") {
+          if (timeoutValue === undefined) {
+            assert.ok(!got.ok && got.error instanceof TimeoutError);
+            assert.match(
+              (got.error as Error).message,
+              /^Test\.wait\(\) timed out after \d+ ms$/,
+            );
+          } else {
+            assert.deepEqual(got, { ok: true, value: timeoutValue });
+          }
+        } else {
+          assert.fail(`waiter ${e.id} never settled`);
+        }
+        if (e.listeners) {
+          assert.equal(e.listeners(), 0, "abort listener removed");
+        }
+      }
+      assert.deepEqual([...kinds].sort(), ["aborted", "granted", "timeout"]);
+    });
+  });
+}
+
+Deno.test("WaiterList: deferred grants settle at once but resolve a microtask later, in order", async () => {
+  const list = new WaiterList<string>("Test.wait()", undefined, true);
+  const ctl = new AbortController();
+  const log: string[] = [];
+  const a = list.wait({ signal: ctl.signal, timeout: 1000 }).then((v) => {
+    log.push(`a ${v}`);
+  });
+  const b = list.wait(undefined).then((v) => {
+    log.push(`b ${v}`);
+  });
+  list.grantFirst("one");
+  assert.equal(list.size, 1, "unlinked at once");
+  ctl.abort(new Error("too late")); // a was granted: the abort does nothing
+  list.grantAll("two");
+  assert.equal(list.size, 0);
+  // Queued after the delivery microtask but before the waiters' reactions.
+  queueMicrotask(() => log.push("microtask queued after the grants"));
+  await Promise.all([a, b]);
+  assert.deepEqual(log, [
+    "microtask queued after the grants",
+    "a one",
+    "b two",
+  ]);
+});
+
+Deno.test("WaiterList: a waiter settled while its timer is armed keeps no timer", async () => {
+  // Arming the first timer of a `deno test` process can run pending
+  // microtasks; simulate a grant from such user code inside setTimeout.
+  const list = new WaiterList<string>("Test.wait()");
+  const realSetTimeout = globalThis.setTimeout;
+  let cleared = 0;
+  const realClear = globalThis.clearTimeout;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    list.grantFirst("granted during arming");
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((id: number) => {
+    cleared++;
+    realClear(id);
+  }) as typeof clearTimeout;
+  try {
+    const p = list.wait({ timeout: 1000 });
+    assert.equal(cleared, 1, "the fresh timer was cleared at once");
+    assert.equal(await p, "granted during arming");
+    assert.equal(list.size, 0);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClear;
+  }
+});
+
+Deno.test("checkOptions: accepts good options and rejects bad ones without throwing", async () => {
+  assert.equal(checkOptions({}), null);
+  assert.equal(
+    checkOptions({ timeout: 5, signal: new AbortController().signal }),
+    null,
+  );
+  assert.equal(checkOptions({ timeout: Infinity }), null);
+  const reason = new Error("r");
+  const aborted = checkOptions({ signal: AbortSignal.abort(reason) });
+  assert.ok(aborted);
+  await assert.rejects(aborted, (e) => e === reason);
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(checkOptions({ timeout: null as any })!, TypeError);
+  await assert.rejects(checkOptions({ timeout: NaN })!, RangeError);
+});
+
+Deno.test("WaiterList: negative timeouts settle at once like timeout 0", async () => {
+  const list = new WaiterList<boolean>("Test.wait()", { value: false });
+  assert.equal(await list.wait({ timeout: -3 }), false);
+  assert.equal(list.size, 0);
+  const rejecting = new WaiterList<boolean>("Test.wait()");
+  await assert.rejects(rejecting.wait({ timeout: -1 }), /timed out after 0 ms/);
+  assert.equal(await isPending(rejecting.wait({ timeout: 50 })), true);
+  rejecting.grantAll(true);
+});
+
+Deno.test("100,000 timed-out waiters leave no waiter and no memory behind", async () => {
+  // A subprocess, so a full GC can be forced before each measurement.
+  const script = new URL("./testdata/waiter_memory.ts", import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--v8-flags=--expose-gc", script.pathname, "100000"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const result = JSON.parse(new TextDecoder().decode(stdout));
+  assert.equal(result.n, 100_000);
+  assert.equal(result.waiters, 0);
+  assert.equal(result.qsize, 1, "no timed-out putter added its item");
+  // Leaking the waiters themselves costs over 100 MB here; a clean run
+  // grows by a few kB. 2 MB is a generous but real bound (20 B/waiter).
+  const growth = result.after - result.before;
+  assert.ok(growth < 2_000_000, `heap grew by ${growth} bytes`);
+});
+
+Deno.test("locks/ and queues/ work with globalThis.Deno deleted", async () => {
+  const code = `
+    delete globalThis.Deno;
+    const { Lock, Semaphore, BoundedSemaphore, Event, Condition } = await import(${
+    JSON.stringify(new URL("../locks/mod.ts", import.meta.url).href)
+  });
+    const { Queue, PriorityQueue, LifoQueue } = await import(${
+    JSON.stringify(new URL("../queues/mod.ts", import.meta.url).href)
+  });
+    if (typeof Deno !== "undefined") throw new Error("Deno is still there");
+    const lock = new Lock();
+    const held = await lock.acquire();
+    const timedOut = await lock.acquire({ timeout: 5 }).then(() => false, (e) => e.name === "TimeoutError");
+    held.release();
+    const sem = new BoundedSemaphore(1);
+    (await sem.acquire({ signal: new AbortController().signal })).release();
+    const event = new Event();
+    setTimeout(() => event.set(), 1);
+    const set = await event.wait({ timeout: 1000 });
+    const cond = new Condition();
+    const woken = cond.wait({ timeout: 1000 });
+    cond.notifyAll();
+    const q = new Queue(1);
+    await q.put(1);
+    const late = q.put(2);
+    const first = await q.get();
+    await late;
+    const pq = new PriorityQueue();
+    [3, 1, 2].forEach((n) => pq.putNowait(n));
+    const lq = new LifoQueue();
+    [1, 2].forEach((n) => lq.putNowait(n));
+    console.log(JSON.stringify([timedOut, new Semaphore(2).value, set, await woken,
+      first, q.getNowait(), pq.getNowait(), lq.getNowait()]));
+  `;
+  const { code: status, stdout, stderr } = await new Deno.Command(
+    Deno.execPath(),
+    { args: ["eval", code], stdout: "piped", stderr: "piped" },
+  ).output();
+  assert.equal(status, 0, new TextDecoder().decode(stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), [
+    true,
+    2,
+    true,
+    true,
+    1,
+    2,
+    1,
+    2,
+  ]);
+});

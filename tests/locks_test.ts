@@ -1,0 +1,447 @@
+import assert from "node:assert/strict";
+import {
+  BoundedSemaphore,
+  Condition,
+  Event,
+  Lock,
+  type Releaser,
+  Semaphore,
+} from "@squall/io/locks";
+import { TimeoutError } from "@squall/io/concurrent";
+import {
+  countingSignal,
+  flush,
+  isPending,
+  outcome,
+  unhandledRejections,
+  withFakeTime,
+} from "./_wait_helpers.ts";
+
+/** Something with `acquire()`, for tests shared by Lock and Semaphore. */
+type Acquirable = {
+  acquire(o?: { timeout?: number; signal?: AbortSignal }): Promise<Releaser>;
+  readonly waiters: number;
+};
+
+const acquirables: Array<[string, () => Acquirable]> = [
+  ["Lock", () => new Lock()],
+  ["Semaphore", () => new Semaphore(1)],
+  ["BoundedSemaphore", () => new BoundedSemaphore(1)],
+];
+
+for (const [name, make] of acquirables) {
+  Deno.test(`${name}: waiters are served strictly first-come first-served`, async () => {
+    const lock = make();
+    const first = await lock.acquire();
+    const order: number[] = [];
+    const tasks = Array.from({ length: 20 }, async (_, i) => {
+      using _held = await lock.acquire();
+      order.push(i);
+      await null; // yield while holding
+    });
+    assert.equal(lock.waiters, 20);
+    first.release();
+    await Promise.all(tasks);
+    assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i));
+    assert.equal(lock.waiters, 0);
+  });
+
+  Deno.test(`${name}: a releaser releases once, through using or directly`, async () => {
+    const lock = make();
+    const a = await lock.acquire();
+    const bWait = lock.acquire();
+    a.release();
+    const b = await bWait;
+    // a's second release must not free b's hold.
+    a.release();
+    a[Symbol.dispose]();
+    await assert.rejects(lock.acquire({ timeout: 0 }), TimeoutError);
+    {
+      using _b = b;
+    }
+    {
+      await using _c = await lock.acquire({ timeout: 0 });
+      await assert.rejects(lock.acquire({ timeout: 0 }), TimeoutError);
+    }
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+
+  Deno.test(`${name}: acquire() with timeout 0 settles at once and never waits`, async () => {
+    await withFakeTime(async (clock) => {
+      const lock = make();
+      const held = await lock.acquire({ timeout: 0 });
+      const late = lock.acquire({ timeout: 0 });
+      assert.equal(clock.countTimers(), 0);
+      assert.equal(lock.waiters, 0);
+      await assert.rejects(late, TimeoutError);
+      await assert.rejects(lock.acquire({ timeout: -5 }), TimeoutError);
+      held.release();
+    });
+  });
+
+  Deno.test(`${name}: a timed-out waiter is removed and never gets the lock`, async () => {
+    await withFakeTime(async (clock) => {
+      const lock = make();
+      const held = await lock.acquire();
+      const { signal, listeners } = countingSignal();
+      const a = lock.acquire();
+      const b = lock.acquire({ timeout: 50, signal });
+      const c = lock.acquire({ timeout: 100 });
+      assert.equal(lock.waiters, 3);
+      clock.tick(49);
+      assert.equal(await isPending(b), true);
+      clock.tick(1);
+      const failed = await outcome(b);
+      assert.ok(!failed.ok && failed.error instanceof TimeoutError);
+      assert.match((failed.error as Error).message, /timed out after 50 ms/);
+      assert.equal(listeners(), 0);
+      assert.equal(lock.waiters, 2);
+      held.release();
+      (await a).release();
+      const got = await c;
+      assert.equal(clock.countTimers(), 0, "the grant cleared c's timer");
+      got.release();
+      assert.equal(lock.waiters, 0);
+    });
+  });
+
+  Deno.test(`${name}: timeouts beyond 2^31-1 ms do not fire early`, async () => {
+    await withFakeTime(async (clock) => {
+      const lock = make();
+      const held = await lock.acquire();
+      const wait = lock.acquire({ timeout: 2 ** 31 + 1000 });
+      clock.tick(2 ** 31 - 1);
+      assert.equal(await isPending(wait), true);
+      clock.tick(1000);
+      assert.equal(await isPending(wait), true);
+      clock.tick(1);
+      await assert.rejects(wait, TimeoutError);
+      assert.equal(clock.countTimers(), 0);
+      held.release();
+    });
+  });
+
+  Deno.test(`${name}: aborting a waiter in the middle of three removes only it`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const { controller, signal, listeners } = countingSignal();
+    const got: string[] = [];
+    const a = lock.acquire().then((r) => (got.push("a"), r));
+    const b = lock.acquire({ signal });
+    const c = lock.acquire({ signal: new AbortController().signal }).then(
+      (r) => (got.push("c"), r),
+    );
+    const reason = new Error("stop b");
+    controller.abort(reason);
+    assert.equal(lock.waiters, 2);
+    const failed = await outcome(b);
+    assert.ok(!failed.ok);
+    assert.equal(failed.error, reason, "rejects with signal.reason exactly");
+    assert.equal(listeners(), 0);
+    held.release();
+    (await a).release();
+    (await c).release();
+    assert.deepEqual(got, ["a", "c"]);
+  });
+
+  Deno.test(`${name}: an already aborted signal rejects before acquiring`, async () => {
+    const lock = make();
+    const reason = { custom: "reason" };
+    const p = lock.acquire({ signal: AbortSignal.abort(reason) });
+    const result = await outcome(p);
+    assert.ok(!result.ok);
+    assert.equal(result.error, reason);
+    // Not taken: a plain acquire succeeds at once.
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+
+  Deno.test(`${name}: release and abort of the next waiter in one turn keeps the grant`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const { controller, signal, listeners } = countingSignal();
+    const next = lock.acquire({ signal });
+    const after = lock.acquire();
+    held.release(); // granted to `next` ...
+    controller.abort(new Error("too late")); // ... which keeps it
+    assert.equal(listeners(), 0);
+    const r = await outcome(next);
+    assert.ok(r.ok, "the granted waiter keeps the lock");
+    assert.equal(await isPending(after), true);
+    r.value.release();
+    (await after).release();
+  });
+
+  Deno.test(`${name}: abort of the next waiter and release in one turn passes to the one after`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const controller = new AbortController();
+    const next = lock.acquire({ signal: controller.signal });
+    const after = lock.acquire();
+    controller.abort(new Error("gave up"));
+    held.release();
+    await assert.rejects(next, /gave up/);
+    const r = await outcome(after);
+    assert.ok(r.ok);
+    assert.equal(lock.waiters, 0);
+    r.value.release();
+  });
+
+  Deno.test(`${name}: bad wait options reject with a clear error and take nothing`, async () => {
+    const lock = make();
+    const bad = [
+      [{ timeout: "10" }, TypeError, /timeout/],
+      [{ timeout: NaN }, RangeError, /NaN/],
+      [{ signal: {} }, TypeError, /AbortSignal/],
+      [null, TypeError, /options must be an object/],
+      [5, TypeError, /options must be an object/],
+    ] as const;
+    for (const [options, Cls, message] of bad) {
+      // deno-lint-ignore no-explicit-any
+      const p = lock.acquire(options as any);
+      await assert.rejects(
+        p,
+        (err) => err instanceof Cls && message.test(String(err)),
+      );
+    }
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+}
+
+Deno.test("Lock.release() on an unlocked lock throws an Error", async () => {
+  const lock = new Lock();
+  assert.throws(
+    () => lock.release(),
+    (err: Error) =>
+      err.constructor === Error && /release unlocked lock/.test(err.message),
+  );
+  const r = await lock.acquire();
+  lock.release();
+  assert.equal(lock.locked, false);
+  assert.throws(() => lock.release(), /release unlocked lock/);
+  r.release(); // the hold already ended: a no-op, not a throw
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Lock: a stale releaser never releases a later holder's hold", async () => {
+  const lock = new Lock();
+  const stale = await lock.acquire();
+  lock.release();
+  const current = await lock.acquire();
+  stale.release();
+  assert.equal(lock.locked, true);
+  current.release();
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Lock: release hands off directly even when unheld acquire races", async () => {
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const waiting = lock.acquire();
+  held.release();
+  // The lock went to the waiter; a newcomer must queue behind it.
+  assert.equal(lock.locked, true);
+  const newcomer = lock.acquire();
+  assert.equal(lock.waiters, 1);
+  (await waiting).release();
+  (await newcomer).release();
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Semaphore: rejects bad initial values", () => {
+  assert.throws(() => new Semaphore(-1), RangeError);
+  assert.throws(() => new Semaphore(1.5), RangeError);
+  assert.throws(() => new Semaphore(NaN), RangeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => new Semaphore("2" as any), TypeError);
+  assert.throws(() => new BoundedSemaphore(-1), RangeError);
+  assert.equal(new Semaphore().value, 1);
+  assert.equal(new Semaphore(0).value, 0);
+});
+
+Deno.test("Semaphore: counts permits and hands released ones to waiters", async () => {
+  const sem = new Semaphore(2);
+  const a = await sem.acquire();
+  const b = await sem.acquire();
+  assert.equal(sem.value, 0);
+  const c = sem.acquire();
+  a.release();
+  assert.equal(sem.value, 0, "the permit went straight to the waiter");
+  assert.equal(sem.waiters, 0);
+  (await c).release();
+  b.release();
+  assert.equal(sem.value, 2);
+  sem.release(); // an unbounded semaphore may grow
+  assert.equal(sem.value, 3);
+});
+
+Deno.test("BoundedSemaphore: releasing above the initial value throws RangeError", async () => {
+  const sem = new BoundedSemaphore(2);
+  assert.throws(() => sem.release(), RangeError);
+  const a = await sem.acquire();
+  a.release();
+  a.release(); // idempotent through the releaser
+  assert.equal(sem.value, 2);
+  assert.throws(() => sem.release(), /released too many times/);
+  assert.equal(sem.value, 2);
+  const b = await sem.acquire();
+  sem.release();
+  assert.throws(() => b.release(), RangeError);
+  assert.equal(sem.value, 2);
+});
+
+Deno.test("Event: wait resolves true once set, for every waiter", async () => {
+  const event = new Event();
+  assert.equal(event.isSet(), false);
+  const waits = [event.wait(), event.wait({ timeout: 1000 }), event.wait()];
+  assert.equal(event.waiters, 3);
+  event.set();
+  assert.equal(event.waiters, 0);
+  assert.deepEqual(await Promise.all(waits), [true, true, true]);
+  assert.equal(await event.wait(), true);
+  event.set(); // idempotent
+  event.clear();
+  assert.equal(event.isSet(), false);
+  assert.equal(await isPending(event.wait({ timeout: 100_000 })), true);
+  event.set();
+});
+
+Deno.test("Event: wait resolves false on timeout, at once for timeout 0", async () => {
+  await withFakeTime(async (clock) => {
+    const event = new Event();
+    const immediate = event.wait({ timeout: 0 });
+    assert.equal(clock.countTimers(), 0);
+    assert.equal(event.waiters, 0);
+    assert.equal(await immediate, false);
+    const w = event.wait({ timeout: 20 });
+    clock.tick(20);
+    assert.equal(await w, false);
+    assert.equal(event.waiters, 0);
+    event.set();
+    assert.equal(await event.wait({ timeout: 0 }), true);
+  });
+});
+
+Deno.test("Event: aborting one of three waiters rejects only it", async () => {
+  const event = new Event();
+  const { controller, signal, listeners } = countingSignal();
+  const a = event.wait();
+  const b = event.wait({ signal });
+  const c = event.wait({ timeout: 1000 });
+  const reason = new DOMException("nope", "AbortError");
+  controller.abort(reason);
+  assert.equal(event.waiters, 2);
+  assert.equal(listeners(), 0);
+  const rb = await outcome(b);
+  assert.ok(!rb.ok && rb.error === reason);
+  event.set();
+  assert.deepEqual(await Promise.all([a, c]), [true, true]);
+  // set + abort in the same turn: the waiter keeps `true`.
+  event.clear();
+  const ctl = new AbortController();
+  const d = event.wait({ signal: ctl.signal });
+  event.set();
+  ctl.abort();
+  assert.equal(await d, true);
+});
+
+Deno.test("Condition: notify wakes waiters in FIFO order, n at a time", async () => {
+  const cond = new Condition();
+  const woken: number[] = [];
+  const waits = [0, 1, 2, 3, 4].map((i) =>
+    cond.wait().then((v) => (woken.push(i), v))
+  );
+  cond.notify();
+  await flush();
+  assert.deepEqual(woken, [0]);
+  cond.notify(2);
+  await flush();
+  assert.deepEqual(woken, [0, 1, 2]);
+  cond.notify(0);
+  await flush();
+  assert.deepEqual(woken, [0, 1, 2]);
+  cond.notifyAll();
+  assert.deepEqual(await Promise.all(waits), [true, true, true, true, true]);
+  assert.deepEqual(woken, [0, 1, 2, 3, 4]);
+  cond.notify(); // nobody waiting: nothing happens, nothing is stored
+  assert.equal(await cond.wait({ timeout: 0 }), false);
+  assert.throws(() => cond.notify(-1), RangeError);
+  assert.throws(() => cond.notify(1.5), RangeError);
+  cond.notify(Infinity);
+});
+
+Deno.test("Condition: timed-out and aborted waiters never consume a notification", async () => {
+  await withFakeTime(async (clock) => {
+    const cond = new Condition();
+    const ctl = new AbortController();
+    const a = cond.wait({ timeout: 10 });
+    const b = cond.wait({ signal: ctl.signal });
+    const c = cond.wait({ timeout: 100 });
+    const d = cond.wait();
+    clock.tick(10);
+    assert.equal(await a, false);
+    ctl.abort("b gave up");
+    await assert.rejects(b, (e) => e === "b gave up");
+    assert.equal(cond.waiters, 2);
+    cond.notify(1);
+    assert.equal(await c, true);
+    assert.equal(clock.countTimers(), 0);
+    assert.equal(await isPending(d), true);
+    cond.notify(1);
+    assert.equal(await d, true);
+  });
+});
+
+Deno.test("Condition: needs no lock to wait; its lock backs acquire/release", async () => {
+  const lock = new Lock();
+  const cond = new Condition(lock);
+  const w = cond.wait();
+  cond.notify();
+  assert.equal(await w, true);
+  {
+    using _held = await cond.acquire();
+    assert.equal(lock.locked, true);
+    await assert.rejects(cond.acquire({ timeout: 0 }), TimeoutError);
+  }
+  assert.equal(lock.locked, false);
+  await cond.acquire();
+  cond.release();
+  assert.throws(() => cond.release(), /release unlocked lock/);
+  const own = new Condition();
+  (await own.acquire()).release();
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => new Condition({} as any), TypeError);
+});
+
+Deno.test("no promise from locks/ causes an unhandled rejection when ignored", async () => {
+  const unhandled = await unhandledRejections(async () => {
+    const lock = new Lock();
+    const sem = new Semaphore(0);
+    const event = new Event();
+    const cond = new Condition();
+    await lock.acquire();
+    const ctl = new AbortController();
+    const aborted = AbortSignal.abort();
+    for (
+      const start of [
+        () => lock.acquire({ timeout: 1 }),
+        () => lock.acquire({ timeout: 0 }),
+        () => lock.acquire({ signal: ctl.signal }),
+        () => lock.acquire({ signal: aborted }),
+        // deno-lint-ignore no-explicit-any
+        () => lock.acquire({ timeout: "x" as any }),
+        () => sem.acquire({ timeout: 1 }),
+        () => sem.acquire({ signal: ctl.signal }),
+        () => event.wait({ signal: ctl.signal }),
+        () => event.wait({ signal: aborted }),
+        () => cond.wait({ signal: ctl.signal }),
+        () => cond.acquire({ timeout: 0 }),
+      ]
+    ) {
+      start(); // ignored on purpose
+    }
+    ctl.abort();
+    await null;
+    lock.release();
+  });
+  assert.equal(unhandled, 0);
+});

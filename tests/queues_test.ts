@@ -1,0 +1,512 @@
+import assert from "node:assert/strict";
+import {
+  LifoQueue,
+  PriorityQueue,
+  Queue,
+  QueueEmpty,
+  QueueFull,
+} from "@squall/io/queues";
+import { TimeoutError } from "@squall/io/concurrent";
+import {
+  countingSignal,
+  flush,
+  isPending,
+  outcome,
+  seededRandom,
+  unhandledRejections,
+  withFakeTime,
+} from "./_wait_helpers.ts";
+
+Deno.test("Queue: validates maxsize", () => {
+  assert.throws(() => new Queue(-1), RangeError);
+  assert.throws(() => new Queue(1.5), RangeError);
+  assert.throws(() => new Queue(NaN), RangeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => new Queue("3" as any), TypeError);
+  assert.throws(() => new PriorityQueue(-1), RangeError);
+  assert.throws(() => new LifoQueue(-2), RangeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => new PriorityQueue(0, "cmp" as any), TypeError);
+  assert.equal(new Queue().maxsize, 0);
+  assert.equal(new Queue(7).maxsize, 7);
+});
+
+Deno.test("Queue: qsize, empty and full follow the items", async () => {
+  const q = new Queue<number>(2);
+  assert.equal(q.empty(), true);
+  assert.equal(q.full(), false);
+  await q.put(1);
+  q.putNowait(2);
+  assert.equal(q.qsize(), 2);
+  assert.equal(q.full(), true);
+  assert.throws(() => q.putNowait(3), QueueFull);
+  assert.equal(q.qsize(), 2);
+  assert.equal(await q.get(), 1);
+  assert.equal(q.getNowait(), 2);
+  assert.throws(() => q.getNowait(), QueueEmpty);
+  const unbounded = new Queue<number>();
+  for (let i = 0; i < 1000; i++) unbounded.putNowait(i);
+  assert.equal(unbounded.full(), false);
+  for (let i = 0; i < 1000; i++) assert.equal(unbounded.getNowait(), i);
+});
+
+Deno.test("Queue: items come out first-in first-out across ring growth", async () => {
+  const q = new Queue<number>();
+  const random = seededRandom(7);
+  let next = 0;
+  let expected = 0;
+  for (let round = 0; round < 2000; round++) {
+    const puts = Math.floor(random() * 40);
+    for (let i = 0; i < puts; i++) q.putNowait(next++);
+    const gets = Math.min(q.qsize(), Math.floor(random() * 40));
+    for (let i = 0; i < gets; i++) assert.equal(await q.get(), expected++);
+  }
+  while (!q.empty()) assert.equal(q.getNowait(), expected++);
+  assert.equal(expected, next);
+});
+
+Deno.test("Queue: getters are served first-come first-served", async () => {
+  const q = new Queue<string>();
+  const got: string[] = [];
+  const getters = [0, 1, 2].map((i) =>
+    q.get().then((v) => got.push(`${i}:${v}`))
+  );
+  assert.equal(q.waiters, 3);
+  q.putNowait("a");
+  await q.put("b");
+  q.putNowait("c");
+  await Promise.all(getters);
+  assert.deepEqual(got, ["0:a", "1:b", "2:c"]);
+  assert.equal(q.qsize(), 0);
+});
+
+Deno.test("Queue: blocked putters hand their items over in FIFO order", async () => {
+  const q = new Queue<string>(1);
+  await q.put("a");
+  const done: string[] = [];
+  const putters = ["b", "c", "d"].map((x) => q.put(x).then(() => done.push(x)));
+  assert.equal(q.waiters, 3);
+  assert.equal(q.getNowait(), "a");
+  assert.equal(q.qsize(), 1, "b moved in as a slot freed");
+  assert.equal(await q.get(), "b");
+  assert.equal(await q.get(), "c");
+  assert.equal(await q.get(), "d");
+  await Promise.all(putters);
+  assert.deepEqual(done, ["b", "c", "d"]);
+  assert.equal(q.empty(), true);
+});
+
+Deno.test("Queue: get and put with timeout 0 settle at once", async () => {
+  await withFakeTime(async (clock) => {
+    const q = new Queue<number>(1);
+    const get0 = q.get({ timeout: 0 });
+    assert.equal(clock.countTimers(), 0);
+    await assert.rejects(get0, TimeoutError);
+    await q.put(1, { timeout: 0 });
+    const put0 = q.put(2, { timeout: 0 });
+    assert.equal(clock.countTimers(), 0);
+    assert.equal(q.waiters, 0);
+    await assert.rejects(put0, TimeoutError);
+    assert.equal(await q.get({ timeout: 0 }), 1);
+    await assert.rejects(q.join({ timeout: 0 }), TimeoutError);
+    q.taskDone();
+    await q.join({ timeout: 0 });
+  });
+});
+
+Deno.test("Queue: a timed-out getter never takes an item later", async () => {
+  await withFakeTime(async (clock) => {
+    const q = new Queue<string>();
+    const { signal, listeners } = countingSignal();
+    const a = q.get({ timeout: 10, signal });
+    const b = q.get({ timeout: 30 });
+    clock.tick(10);
+    await assert.rejects(a, TimeoutError);
+    assert.equal(listeners(), 0);
+    assert.equal(q.waiters, 1);
+    q.putNowait("x");
+    assert.equal(await b, "x");
+    assert.equal(clock.countTimers(), 0);
+    q.putNowait("y");
+    assert.equal(q.qsize(), 1, "nobody else took it");
+  });
+});
+
+Deno.test("Queue: a timed-out putter never adds its item later", async () => {
+  await withFakeTime(async (clock) => {
+    const q = new Queue<string>(1);
+    q.putNowait("a");
+    const late = q.put("late", { timeout: 5 });
+    const kept = q.put("kept", { timeout: 50 });
+    clock.tick(5);
+    await assert.rejects(late, /Queue.put\(\) timed out after 5 ms/);
+    assert.equal(q.getNowait(), "a");
+    assert.equal(q.getNowait(), "kept");
+    await kept;
+    assert.equal(q.empty(), true);
+    assert.equal(clock.countTimers(), 0);
+  });
+});
+
+Deno.test("Queue: aborting the middle of three getters removes only it", async () => {
+  const q = new Queue<number>();
+  const { controller, signal, listeners } = countingSignal();
+  const a = q.get();
+  const b = q.get({ signal });
+  const c = q.get({ signal: new AbortController().signal });
+  const reason = new Error("b stops");
+  controller.abort(reason);
+  assert.equal(listeners(), 0);
+  const rb = await outcome(b);
+  assert.ok(!rb.ok && rb.error === reason);
+  q.putNowait(1);
+  q.putNowait(2);
+  assert.deepEqual(await Promise.all([a, c]), [1, 2]);
+  assert.equal(q.qsize(), 0);
+});
+
+Deno.test("Queue: aborting the middle of three putters removes only its item", async () => {
+  const q = new Queue<string>(1);
+  q.putNowait("x");
+  const ctl = new AbortController();
+  const a = q.put("a");
+  const b = q.put("b", { signal: ctl.signal });
+  const c = q.put("c");
+  ctl.abort();
+  await assert.rejects(b, { name: "AbortError" });
+  assert.deepEqual(
+    [q.getNowait(), q.getNowait(), q.getNowait()],
+    ["x", "a", "c"],
+  );
+  await Promise.all([a, c]);
+  assert.throws(() => q.getNowait(), QueueEmpty);
+});
+
+Deno.test("Queue: put and abort of the pending getter in one turn loses nothing", async () => {
+  // put first: the getter was handed x and keeps it.
+  const q = new Queue<string>();
+  const ctl = new AbortController();
+  const getter = q.get({ signal: ctl.signal });
+  q.putNowait("x");
+  ctl.abort();
+  assert.equal(await getter, "x");
+  assert.equal(q.qsize(), 0);
+  // abort first: x stays in the queue.
+  const ctl2 = new AbortController();
+  const getter2 = q.get({ signal: ctl2.signal });
+  ctl2.abort();
+  await q.put("y");
+  await assert.rejects(getter2, { name: "AbortError" });
+  assert.equal(q.getNowait(), "y");
+});
+
+Deno.test("Queue: get and abort of the pending putter in one turn loses nothing", async () => {
+  const q = new Queue<string>(1);
+  q.putNowait("a");
+  const ctl = new AbortController();
+  const putter = q.put("b", { signal: ctl.signal });
+  assert.equal(q.getNowait(), "a"); // b moves in now ...
+  ctl.abort(); // ... so the abort comes too late
+  await putter;
+  assert.equal(q.getNowait(), "b");
+});
+
+Deno.test("Queue: an already aborted signal rejects with its reason and changes nothing", async () => {
+  const q = new Queue<number>();
+  const reason = new Error("already");
+  const signal = AbortSignal.abort(reason);
+  const put = await outcome(q.put(1, { signal }));
+  assert.ok(!put.ok && put.error === reason);
+  assert.equal(q.qsize(), 0);
+  q.putNowait(2);
+  const get = await outcome(q.get({ signal }));
+  assert.ok(!get.ok && get.error === reason);
+  assert.equal(q.qsize(), 1);
+  const join = await outcome(q.join({ signal }));
+  assert.ok(!join.ok && join.error === reason);
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(q.get({ timeout: "1" as any }), TypeError);
+  assert.equal(q.qsize(), 1);
+});
+
+Deno.test("Queue: taskDone and join track unfinished work", async () => {
+  await withFakeTime(async (clock) => {
+    const q = new Queue<number>();
+    assert.throws(() => q.taskDone(), RangeError);
+    await q.join();
+    q.putNowait(1);
+    q.putNowait(2);
+    const joined = q.join();
+    const timed = q.join({ timeout: 100 });
+    const aborted = q.join({ signal: AbortSignal.timeout(1) });
+    clock.tick(1);
+    await assert.rejects(aborted, { name: "TimeoutError" });
+    q.getNowait();
+    q.taskDone();
+    assert.equal(await isPending(joined), true);
+    q.getNowait();
+    q.taskDone();
+    await joined;
+    await timed;
+    assert.equal(clock.countTimers(), 0);
+    assert.throws(() => q.taskDone(), /too many times/);
+    q.putNowait(3);
+    const late = q.join({ timeout: 20 });
+    clock.tick(20);
+    await assert.rejects(late, TimeoutError);
+    assert.equal(q.waiters, 0);
+  });
+});
+
+Deno.test("Queue: items handed to waiting getters count as unfinished", async () => {
+  const q = new Queue<number>(1);
+  const getter = q.get();
+  q.putNowait(1);
+  assert.equal(await getter, 1);
+  assert.equal(await isPending(q.join({ timeout: 100_000 })), true);
+  q.taskDone();
+  await q.join({ timeout: 0 });
+  // Items that came from blocked putters count too.
+  q.putNowait(2);
+  const put = q.put(3);
+  q.getNowait();
+  await put;
+  q.getNowait();
+  q.taskDone();
+  assert.equal(await isPending(q.join({ timeout: 100_000 })), true);
+  q.taskDone();
+  await q.join({ timeout: 0 });
+});
+
+Deno.test("Queue: for await iterates items as they come", async () => {
+  const q = new Queue<number>();
+  const seen: number[] = [];
+  const consumer = (async () => {
+    for await (const n of q) {
+      if (n < 0) break;
+      seen.push(n);
+    }
+  })();
+  for (const n of [1, 2, 3]) await q.put(n);
+  await flush();
+  q.putNowait(4);
+  q.putNowait(-1);
+  await consumer;
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  assert.equal(q.waiters, 0);
+});
+
+Deno.test("Queue: the task that hands an item over resumes before the receiver", async () => {
+  const log: string[] = [];
+  const q = new Queue<number>(1);
+  const getter = (async () => log.push(`got ${await q.get()}`))();
+  await q.put(1);
+  log.push("put returned");
+  await getter;
+  q.putNowait(2);
+  const putter = (async () => {
+    await q.put(3);
+    log.push("put 3 returned");
+  })();
+  assert.equal(await q.get(), 2);
+  log.push("get returned");
+  await putter;
+  assert.deepEqual(log, [
+    "put returned",
+    "got 1",
+    "get returned",
+    "put 3 returned",
+  ]);
+});
+
+Deno.test("Queue: join waits for a consumer that calls taskDone at once (Tornado's producer/consumer)", async () => {
+  for (const Cls of [Queue, PriorityQueue, LifoQueue]) {
+    for (const maxsize of [0, 1, 3, 100]) {
+      for (const consumers of [1, 2]) {
+        const q: Queue<number> = new Cls<number>(maxsize);
+        const history: number[] = [];
+        for (let c = 0; c < consumers; c++) {
+          (async () => {
+            for (;;) {
+              history.push(await q.get());
+              q.taskDone();
+            }
+          })();
+        }
+        (async () => {
+          for (let i = 0; i < 10; i++) await q.put(i);
+        })();
+        await q.join({ timeout: 1000 });
+        const label = `${Cls.name}(${maxsize}), ${consumers} consumer(s)`;
+        // The consumers stay parked in get(); nothing else is pending.
+        assert.equal(history.length, 10, label);
+        if (Cls === Queue) {
+          assert.deepEqual(history, [...Array(10).keys()], label);
+        } else {assert.deepEqual([...history].sort((a, b) => a - b), [
+            ...Array(10).keys(),
+          ], label);}
+      }
+    }
+  }
+});
+
+Deno.test("PriorityQueue: returns the smallest first, ties in insertion order", () => {
+  const random = seededRandom(42);
+  const q = new PriorityQueue<[number, number]>();
+  const items: Array<[number, number]> = [];
+  for (let i = 0; i < 2000; i++) {
+    const item: [number, number] = [Math.floor(random() * 50), i];
+    items.push(item);
+    q.putNowait([item[0], item[1]]);
+    if (random() < 0.3) {
+      items.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      assert.deepEqual(q.getNowait(), items.shift());
+    }
+  }
+  items.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (const item of items) assert.deepEqual(q.getNowait(), item);
+  assert.equal(q.empty(), true);
+});
+
+Deno.test("PriorityQueue: stable for equal priorities with payload objects", () => {
+  const q = new PriorityQueue<[number, { id: string }]>();
+  const objs = ["a", "b", "c", "d", "e"].map((id) => ({ id }));
+  q.putNowait([2, objs[0]!]);
+  q.putNowait([1, objs[1]!]);
+  q.putNowait([2, objs[2]!]);
+  q.putNowait([1, objs[3]!]);
+  q.putNowait([2, objs[4]!]);
+  const order = [];
+  while (!q.empty()) order.push(q.getNowait()[1].id);
+  assert.deepEqual(order, ["b", "d", "a", "c", "e"]);
+});
+
+Deno.test("PriorityQueue: orders numbers, strings, bigints and nested arrays", () => {
+  const nums = new PriorityQueue<number | bigint>();
+  for (const n of [5, 3n, -1, 2.5, 10n, 0]) nums.putNowait(n);
+  const outNums = [];
+  while (!nums.empty()) outNums.push(nums.getNowait());
+  assert.deepEqual(outNums, [-1, 0, 2.5, 3n, 5, 10n]);
+
+  const strs = new PriorityQueue<string>();
+  for (const s of ["pear", "apple", "fig", "apple"]) strs.putNowait(s);
+  assert.deepEqual(
+    [strs.getNowait(), strs.getNowait(), strs.getNowait(), strs.getNowait()],
+    ["apple", "apple", "fig", "pear"],
+  );
+
+  const tuples = new PriorityQueue<unknown[]>();
+  const input = [[1, "b"], [1, "a"], [0, "z"], [1], [1, "a", 0], [[2, 1], 0], [
+    [2, 0],
+    9,
+  ]];
+  for (const t of input) tuples.putNowait(t);
+  const out = [];
+  while (!tuples.empty()) out.push(tuples.getNowait());
+  assert.deepEqual(out, [
+    [0, "z"],
+    [1],
+    [1, "a"],
+    [1, "a", 0],
+    [1, "b"],
+    [[2, 0], 9],
+    [[2, 1], 0],
+  ]);
+
+  // Mixed kinds never throw: numbers < NaN < strings < arrays < others.
+  const mixed = new PriorityQueue<unknown>();
+  const other = { x: 1 };
+  for (const v of [other, [1], "s", NaN, 3]) mixed.putNowait(v);
+  const outMixed = [];
+  while (!mixed.empty()) outMixed.push(mixed.getNowait());
+  assert.deepEqual(outMixed, [3, NaN, "s", [1], other]);
+});
+
+Deno.test("PriorityQueue: a custom comparator, stable for ties", async () => {
+  type Job = { due: number; name: string };
+  const q = new PriorityQueue<Job>(0, (a, b) => b.due - a.due); // largest first
+  const jobs = [
+    { due: 1, name: "a" },
+    { due: 3, name: "b" },
+    { due: 1, name: "c" },
+    { due: 3, name: "d" },
+    { due: 2, name: "e" },
+  ];
+  for (const job of jobs) await q.put(job);
+  const names = [];
+  while (!q.empty()) names.push((await q.get()).name);
+  assert.deepEqual(names, ["b", "d", "e", "a", "c"]);
+});
+
+Deno.test("PriorityQueue: a throwing comparator fails the call and loses nothing", async () => {
+  let broken = false;
+  const q = new PriorityQueue<number>(0, (a, b) => {
+    if (broken) throw new Error("comparator broke");
+    return a - b;
+  });
+  for (const n of [5, 1, 4, 2, 3]) q.putNowait(n);
+  broken = true;
+  assert.throws(() => q.putNowait(0), /comparator broke/);
+  await assert.rejects(q.put(0), /comparator broke/);
+  assert.throws(() => q.getNowait(), /comparator broke/);
+  await assert.rejects(q.get(), /comparator broke/);
+  assert.equal(q.qsize(), 5);
+  broken = false;
+  const out = [];
+  while (!q.empty()) out.push(q.getNowait());
+  assert.deepEqual(out, [1, 2, 3, 4, 5]);
+});
+
+Deno.test("PriorityQueue: a blocked putter's item competes when a slot frees", async () => {
+  const q = new PriorityQueue<number>(2);
+  q.putNowait(5);
+  q.putNowait(7);
+  const put = q.put(1);
+  assert.equal(await q.get(), 1, "the putter's item enters before the take");
+  await put;
+  assert.deepEqual([q.getNowait(), q.getNowait()], [5, 7]);
+});
+
+Deno.test("LifoQueue: returns the most recent item first", async () => {
+  const q = new LifoQueue<number>(3);
+  for (const n of [1, 2, 3]) await q.put(n);
+  assert.equal(q.full(), true);
+  const put = q.put(4);
+  assert.equal(await q.get(), 4, "as in Tornado the blocked item enters first");
+  await put;
+  assert.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [3, 2, 1]);
+  const g = q.get();
+  q.putNowait(9);
+  assert.equal(await g, 9);
+});
+
+Deno.test("no promise from queues/ causes an unhandled rejection when ignored", async () => {
+  const unhandled = await unhandledRejections(() => {
+    const q = new Queue<number>(1);
+    q.putNowait(0);
+    const pq = new PriorityQueue<number>(0, () => {
+      throw new Error("bad compare");
+    });
+    pq.putNowait(1);
+    const ctl = new AbortController();
+    for (
+      const start of [
+        () => q.put(1, { timeout: 1 }),
+        () => q.put(1, { timeout: 0 }),
+        () => q.put(1, { signal: ctl.signal }),
+        () => q.join({ timeout: 1 }),
+        () => q.join({ signal: ctl.signal }),
+        () => q.get({ signal: AbortSignal.abort() }),
+        () => new Queue().get({ timeout: 1 }),
+        () => new Queue().get({ signal: ctl.signal }),
+        () => pq.put(2),
+        // deno-lint-ignore no-explicit-any
+        () => q.get({ signal: "no" as any }),
+      ]
+    ) {
+      start(); // ignored on purpose
+    }
+    ctl.abort();
+  });
+  assert.equal(unhandled, 0);
+});
