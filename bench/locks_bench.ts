@@ -18,7 +18,13 @@
 // The bench functions are `async` on purpose: deno bench awaits only a
 // function that is itself async.
 import { Condition, Event, Lock, Semaphore } from "../locks/mod.ts";
-import { RawCondition, RawEvent, RawMutex, RawSemaphore } from "./_raw.ts";
+import {
+  RawCondition,
+  RawEvent,
+  RawMutex,
+  RawReleaserMutex,
+  RawSemaphore,
+} from "./_raw.ts";
 
 const CONTENDERS = 100;
 const ROUNDS = 100; // per contender: 10,000 handoffs per iteration
@@ -95,6 +101,17 @@ Deno.bench({
     for (let i = 0; i < UNCONTENDED; i++) {
       await m.acquire();
       m.release();
+    }
+  },
+});
+Deno.bench({
+  name: "raw mutex resolving a releaser object",
+  group: FREE,
+  fn: async () => {
+    const m = new RawReleaserMutex();
+    for (let i = 0; i < UNCONTENDED; i++) {
+      const held = await m.acquire();
+      held.release();
     }
   },
 });

@@ -9,7 +9,13 @@
  * synchronously and both unlink the node first: a granted node has already
  * dropped its timer and abort listener, so a later abort in the same turn
  * cannot take the grant back; a node that gave up is no longer in the list,
- * so it can never be granted. Private to squall.
+ * so it can never be granted. (With deferred grants only the promise's
+ * resolution waits a microtask; the grant itself is still synchronous.)
+ *
+ * Nothing waits on a list without being in it: the node is linked before
+ * its timer is armed, because arming the first timer of a `deno test`
+ * process runs pending microtasks, i.e. user code that may grant.
+ * Private to squall.
  *
  * @module
  */
@@ -72,12 +78,6 @@ export function checkOptions<T = never>(
   return null;
 }
 
-/** True when `options` asks to settle at once instead of waiting. */
-export function isImmediate(options: WaitOptions | undefined): boolean {
-  return options !== undefined && options.timeout !== undefined &&
-    options.timeout <= 0;
-}
-
 /** One pending wait. Fields are public to the list only. */
 export class Waiter<T> {
   prev: Waiter<T> | null = null;
@@ -116,12 +116,10 @@ export class Waiter<T> {
     this.#fail(signal.reason);
   }
 
-  /** Settles with `value`; the caller has unlinked the node. */
-  settle(value: T): void {
+  /** Drops the timer and abort listener of a granted waiter. */
+  disarm(): void {
     this.#dropTimer();
     this.#dropSignal();
-    this.data = undefined;
-    this.resolve(value);
   }
 
   /** Called by the timer. */
@@ -189,11 +187,60 @@ export class WaiterList<T> {
   readonly what: string;
   readonly rejectOnTimeout: boolean;
   readonly timeoutValue: T | undefined;
+  /** Granted waiters whose promises resolve in the next microtask. */
+  readonly #deliveries: Waiter<T>[] | null;
+  #flushScheduled = false;
+  readonly #flush: (() => void) | null;
 
-  constructor(what: string, timeout?: { value: T }) {
+  /**
+   * With `deferGrants`, a granted waiter is settled at once (unlinked,
+   * timer and listener dropped, the value is its own) but its promise
+   * resolves one microtask later, in grant order. A queue uses this so
+   * that the task that handed over an item resumes before the one that
+   * receives it, as in Tornado, where `put()` returns and the getter runs
+   * on a later loop turn; a consumer that calls `taskDone()` right away
+   * then cannot finish `join()` before the producer puts its next item.
+   */
+  constructor(what: string, timeout?: { value: T }, deferGrants = false) {
     this.what = what;
     this.rejectOnTimeout = timeout === undefined;
     this.timeoutValue = timeout?.value;
+    if (deferGrants) {
+      const deliveries: Waiter<T>[] = [];
+      this.#deliveries = deliveries;
+      this.#flush = () => {
+        // Index loop: a resolve may run user code (a thenable's `then`
+        // getter) that grants more; those join this batch.
+        for (let i = 0; i < deliveries.length; i++) {
+          const waiter = deliveries[i] as Waiter<T>;
+          const value = waiter.data as T;
+          waiter.data = undefined;
+          waiter.resolve(value);
+        }
+        deliveries.length = 0;
+        this.#flushScheduled = false;
+      };
+    } else {
+      this.#deliveries = null;
+      this.#flush = null;
+    }
+  }
+
+  /** Settles a granted (already unlinked) waiter with `value`. */
+  #deliver(waiter: Waiter<T>, value: T): void {
+    waiter.disarm();
+    const deliveries = this.#deliveries;
+    if (deliveries === null) {
+      waiter.data = undefined;
+      waiter.resolve(value);
+      return;
+    }
+    waiter.data = value;
+    deliveries.push(waiter);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush as () => void);
+    }
   }
 
   /**
@@ -270,7 +317,7 @@ export class WaiterList<T> {
     const waiter = this.head;
     if (waiter === null) return false;
     this.unlink(waiter);
-    waiter.settle(value);
+    this.#deliver(waiter, value);
     return true;
   }
 
@@ -283,7 +330,7 @@ export class WaiterList<T> {
       const next = waiter.next;
       waiter.prev = waiter.next = null;
       waiter.list = null;
-      waiter.settle(value);
+      this.#deliver(waiter, value);
       waiter = next;
     }
   }

@@ -110,7 +110,9 @@ export class Lock {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The releaser of this hold. Rejects with `TimeoutError` on
    * timeout and with `signal.reason` when aborted; a waiter that gave up
-   * never gets the lock later.
+   * never gets the lock later. Once the lock was handed to a waiter, an
+   * abort arriving later (even in the same turn) no longer applies: the
+   * waiter holds the lock and must release it.
    *
    * @example Give up after a timeout
    * ```ts

@@ -9,7 +9,7 @@
  * Every wait takes `{ timeout, signal }` ({@linkcode WaitOptions}; times in
  * milliseconds), waiters are served strictly first-come first-served, and a
  * waiter that timed out or was aborted is gone at once. Nothing here uses
- * `Deno.*`, so the module also runs on Node, Bun and in browsers.
+ * the Deno namespace, so the module also runs on Node, Bun and in browsers.
  *
  * @example Serialize access with a lock
  * ```ts

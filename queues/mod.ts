@@ -8,7 +8,7 @@
  *
  * Every wait takes `{ timeout, signal }` (times in milliseconds); waiting
  * getters and putters are served first-come first-served. Nothing here uses
- * `Deno.*`, so the module also runs on Node, Bun and in browsers.
+ * the Deno namespace, so the module also runs on Node, Bun and in browsers.
  *
  * @example Bounded work queue with two workers
  * ```ts

@@ -49,8 +49,9 @@ function notDone<T>(value: T): IteratorResult<T> {
 export class Queue<T> implements AsyncIterable<T> {
   readonly #maxsize: number;
   #store: ItemStore<T> = new FifoStore<T>();
-  readonly #getters = new WaiterList<T>("Queue.get()");
-  readonly #putters = new WaiterList<void>("Queue.put()");
+  // Deferred grants: the task handing over an item resumes first.
+  readonly #getters = new WaiterList<T>("Queue.get()", undefined, true);
+  readonly #putters = new WaiterList<void>("Queue.put()", undefined, true);
   readonly #joiners = new WaiterList<void>("Queue.join()");
   #unfinished = 0;
 
@@ -254,6 +255,8 @@ export class Queue<T> implements AsyncIterable<T> {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The item. Rejects with `TimeoutError` on timeout and with
    * `signal.reason` when aborted; that getter then never takes an item.
+   * Once an item was handed to this getter, a later abort (even in the
+   * same turn) no longer applies, so the item is never lost.
    *
    * @example Wait for an item
    * ```ts

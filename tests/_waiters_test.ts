@@ -42,17 +42,19 @@ function checkLinks(list: WaiterList<number>, pending: Entry[]): void {
 }
 
 for (
-  const [label, timeoutValue] of [["rejecting", undefined], [
-    "resolving",
-    -1,
-  ]] as const
+  const [label, timeoutValue, deferGrants] of [
+    ["rejecting", undefined, false],
+    ["resolving", -1, false],
+    ["rejecting, deferred grants", undefined, true],
+  ] as const
 ) {
   Deno.test(`WaiterList (${label} on timeout): randomized operations match a FIFO model`, async () => {
     await withFakeTime(async (clock) => {
-      const random = seededRandom(label === "rejecting" ? 2024 : 99);
+      const random = seededRandom(label.length * 1000 + 7);
       const list = new WaiterList<number>(
         "Test.wait()",
         timeoutValue === undefined ? undefined : { value: timeoutValue },
+        deferGrants,
       );
       const all: Entry[] = [];
       let pending: Entry[] = [];
@@ -169,6 +171,31 @@ for (
     });
   });
 }
+
+Deno.test("WaiterList: deferred grants settle at once but resolve a microtask later, in order", async () => {
+  const list = new WaiterList<string>("Test.wait()", undefined, true);
+  const ctl = new AbortController();
+  const log: string[] = [];
+  const a = list.wait({ signal: ctl.signal, timeout: 1000 }).then((v) => {
+    log.push(`a ${v}`);
+  });
+  const b = list.wait(undefined).then((v) => {
+    log.push(`b ${v}`);
+  });
+  list.grantFirst("one");
+  assert.equal(list.size, 1, "unlinked at once");
+  ctl.abort(new Error("too late")); // a was granted: the abort does nothing
+  list.grantAll("two");
+  assert.equal(list.size, 0);
+  // Queued after the delivery microtask but before the waiters' reactions.
+  queueMicrotask(() => log.push("microtask queued after the grants"));
+  await Promise.all([a, b]);
+  assert.deepEqual(log, [
+    "microtask queued after the grants",
+    "a one",
+    "b two",
+  ]);
+});
 
 Deno.test("WaiterList: a waiter settled while its timer is armed keeps no timer", async () => {
   // Arming the first timer of a `deno test` process can run pending

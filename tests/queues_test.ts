@@ -296,6 +296,60 @@ Deno.test("Queue: for await iterates items as they come", async () => {
   assert.equal(q.waiters, 0);
 });
 
+Deno.test("Queue: the task that hands an item over resumes before the receiver", async () => {
+  const log: string[] = [];
+  const q = new Queue<number>(1);
+  const getter = (async () => log.push(`got ${await q.get()}`))();
+  await q.put(1);
+  log.push("put returned");
+  await getter;
+  q.putNowait(2);
+  const putter = (async () => {
+    await q.put(3);
+    log.push("put 3 returned");
+  })();
+  assert.equal(await q.get(), 2);
+  log.push("get returned");
+  await putter;
+  assert.deepEqual(log, [
+    "put returned",
+    "got 1",
+    "get returned",
+    "put 3 returned",
+  ]);
+});
+
+Deno.test("Queue: join waits for a consumer that calls taskDone at once (Tornado's producer/consumer)", async () => {
+  for (const Cls of [Queue, PriorityQueue, LifoQueue]) {
+    for (const maxsize of [0, 1, 3, 100]) {
+      for (const consumers of [1, 2]) {
+        const q: Queue<number> = new Cls<number>(maxsize);
+        const history: number[] = [];
+        for (let c = 0; c < consumers; c++) {
+          (async () => {
+            for (;;) {
+              history.push(await q.get());
+              q.taskDone();
+            }
+          })();
+        }
+        (async () => {
+          for (let i = 0; i < 10; i++) await q.put(i);
+        })();
+        await q.join({ timeout: 1000 });
+        const label = `${Cls.name}(${maxsize}), ${consumers} consumer(s)`;
+        // The consumers stay parked in get(); nothing else is pending.
+        assert.equal(history.length, 10, label);
+        if (Cls === Queue) {
+          assert.deepEqual(history, [...Array(10).keys()], label);
+        } else {assert.deepEqual([...history].sort((a, b) => a - b), [
+            ...Array(10).keys(),
+          ], label);}
+      }
+    }
+  }
+});
+
 Deno.test("PriorityQueue: returns the smallest first, ties in insertion order", () => {
   const random = seededRandom(42);
   const q = new PriorityQueue<[number, number]>();
