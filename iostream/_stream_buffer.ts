@@ -39,6 +39,8 @@ export class StreamBuffer {
   // Whether a view of the current tail went out through take(): then its
   // bytes must never be overwritten, else it is rewound once emptied.
   #tailShared = false;
+  // Tail offset lent out by reserve() until commit(), else -1.
+  #reservedAt = -1;
   // Latin-1 text of the first #text.length buffered bytes, for regex reads.
   #text = "";
 
@@ -61,43 +63,69 @@ export class StreamBuffer {
 
   #appendCopy(data: Uint8Array): void {
     const n = data.length;
-    let tail = this.#tail;
-    if (tail !== null && tail.length - this.#tailFill >= n) {
-      const start = this.#tailFill;
-      tail.set(data, start);
-      this.#tailFill = start + n;
-      // Extend the last chunk when it is the open end of this tail block.
-      const last = this.#chunks.length > this.#head
-        ? this.#chunks[this.#chunks.length - 1]!
-        : null;
-      if (
-        last !== null && last.buffer === tail.buffer &&
-        last.byteOffset + last.length === tail.byteOffset + start
-      ) {
-        const from = last.byteOffset - tail.byteOffset;
-        this.#chunks[this.#chunks.length - 1] = tail.subarray(
-          from,
-          start + n,
-        );
-      } else {
-        this.#chunks.push(tail.subarray(start, start + n));
-      }
-      return;
-    }
     if (n > TAIL_MAX / 2) {
       // Too big to share a block with others: a private copy.
       this.#chunks.push(data.slice());
       return;
     }
-    let size = this.#tailSize;
-    if (tail !== null && size < TAIL_MAX) this.#tailSize = size *= 2;
-    while (size < n) size *= 2;
-    tail = new Uint8Array(size);
-    this.#tailShared = false;
-    tail.set(data, 0);
-    this.#tail = tail;
-    this.#tailFill = n;
-    this.#chunks.push(tail.subarray(0, n));
+    this.#space(n).set(data);
+    this.#commitAt(this.#tailFill, n);
+  }
+
+  // Room for `n` bytes at the tail's fill position (a new tail if needed).
+  #space(n: number): Uint8Array {
+    let tail = this.#tail;
+    if (tail === null || tail.length - this.#tailFill < n) {
+      let size = this.#tailSize;
+      if (tail !== null && size < TAIL_MAX) this.#tailSize = size *= 2;
+      while (size < n) size *= 2;
+      tail = this.#tail = new Uint8Array(size);
+      this.#tailFill = 0;
+      this.#tailShared = false;
+    }
+    return tail.subarray(this.#tailFill, this.#tailFill + n);
+  }
+
+  // Makes `n` bytes written at tail offset `start` part of the buffer.
+  #commitAt(start: number, n: number): void {
+    const tail = this.#tail!;
+    this.#tailFill = start + n;
+    // Extend the last chunk when it is the open end of this tail block.
+    const chunks = this.#chunks;
+    const last = chunks.length > this.#head ? chunks[chunks.length - 1]! : null;
+    if (
+      last !== null && last.buffer === tail.buffer &&
+      last.byteOffset + last.length === tail.byteOffset + start
+    ) {
+      const from = last.byteOffset - tail.byteOffset;
+      chunks[chunks.length - 1] = tail.subarray(from, start + n);
+    } else {
+      chunks.push(tail.subarray(start, start + n));
+    }
+  }
+
+  /**
+   * Lends `n` bytes of free space at the end of the buffer (or fewer, but
+   * at least `min`, when the current block has that much left), for a read
+   * to fill in place; {@linkcode commit} then adds what was written. Nothing
+   * else may be appended in between.
+   */
+  reserve(n: number, min = n): Uint8Array {
+    const tail = this.#tail;
+    const room = tail === null ? 0 : tail.length - this.#tailFill;
+    // Use what the current tail has left when that is enough.
+    const space = room >= min ? this.#space(Math.min(n, room)) : this.#space(n);
+    this.#reservedAt = this.#tailFill;
+    return space;
+  }
+
+  /** Adds the first `n` bytes of the last {@linkcode reserve}d space. */
+  commit(n: number): void {
+    const at = this.#reservedAt;
+    this.#reservedAt = -1;
+    if (n === 0) return;
+    this.#commitAt(at, n);
+    this.#size += n;
   }
 
   /** The first buffered chunk (a view; empty when the buffer is empty). */
@@ -135,7 +163,7 @@ export class StreamBuffer {
     this.#head = 0;
     this.#headOff = 0;
     this.#text = "";
-    if (!this.#tailShared) this.#tailFill = 0;
+    if (!this.#tailShared && this.#reservedAt < 0) this.#tailFill = 0;
   }
 
   /**
@@ -153,9 +181,9 @@ export class StreamBuffer {
       if (n <= SMALL_COPY) out = first.slice(off, off + n);
       else {
         out = first.subarray(off, off + n);
-        if (this.#tail !== null && out.buffer === this.#tail.buffer) {
-          this.#tailShared = true;
-        }
+        // Conservative (the view may not be of the tail), but cheaper than
+        // asking for its buffer on every call.
+        this.#tailShared = true;
       }
       this.skip(n);
       return out;

@@ -190,6 +190,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   // Starts small so that idle or chatty connections stay light; grows to
   // readChunkSize while reads keep filling it.
   #readBufSize = 1024;
+  #inPlace = false; // the transport resolved a read with a count
+  #intoBuffer = false; // the read in flight fills #rbuf's reserved space
+  #lent = 0; // how much space that read was lent
 
   #closed = false;
   #error: Error | null = null;
@@ -789,7 +792,18 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       (this.#rKind === NONE && this.#closeCallback === null &&
         this.#iterating === 0)
     ) return;
-    const buf = this.#readBuf ??= new Uint8Array(this.#readBufSize);
+    // Once the transport showed it reads in place (it resolved with a
+    // count), small reads go straight into the buffer's free space: no copy
+    // and no separate read buffer. Otherwise (BYOB reads may move memory)
+    // read into a buffer of our own.
+    const size = this.#readBufSize;
+    this.#intoBuffer = this.#inPlace && size <= COALESCE_MAX;
+    let buf: Uint8Array;
+    if (this.#intoBuffer) {
+      buf = this.#rbuf.reserve(size, size >>> 2);
+      this.#lent = buf.length;
+      this.#readBuf = null;
+    } else buf = this.#readBuf ??= new Uint8Array(size);
     this.#readInFlight = true;
     let pending: Promise<Uint8Array | number | null>;
     try {
@@ -813,9 +827,26 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.close();
       return;
     }
-    const buf = this.#readBuf!;
-    const got = typeof result === "number" ? buf.subarray(0, result) : result;
     const chunkSize = this.#chunkSize;
+    if (this.#intoBuffer) {
+      let n = 0;
+      if (typeof result === "number") n = result;
+      else this.#inPlace = false; // not in place after all: copy this one
+      this.#rbuf.commit(n);
+      if (typeof result !== "number") this.#rbuf.append(result, true);
+      if (n === this.#lent) {
+        // Reads fill what we lend: ask for more.
+        this.#readBufSize = Math.min(chunkSize, this.#readBufSize * 4);
+      }
+      this.#afterRead();
+      return;
+    }
+    const buf = this.#readBuf!;
+    let got: Uint8Array;
+    if (typeof result === "number") {
+      this.#inPlace = true;
+      got = buf.subarray(0, result);
+    } else got = result;
     if (got.length === buf.length && buf.length < chunkSize) {
       // Reads fill the buffer: grow it.
       this.#readBufSize = Math.min(chunkSize, buf.length * 4);
@@ -837,6 +868,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
           : null;
       }
     }
+    this.#afterRead();
+  };
+
+  #afterRead(): void {
     this.#tryServe();
     if (this.#rbuf.size > this.#maxBufferSize && !this.#closed) {
       const err = new StreamBufferFullError(
@@ -849,7 +884,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return;
     }
     this.#ensureLoop();
-  };
+  }
 
   // --------------------------------------------------------------- writes
 

@@ -154,3 +154,28 @@ Deno.test("StreamBuffer.latin1() maps every byte to one code point", () => {
   buf.skip(200);
   assert.equal(buf.latin1().charCodeAt(0), 200);
 });
+
+Deno.test("StreamBuffer.reserve() lends space that commit() adds, never rewound meanwhile", () => {
+  const buf = new StreamBuffer();
+  buf.append(new Uint8Array([1, 2]));
+  const space = buf.reserve(8);
+  // Consuming everything while the space is lent must not rewind the tail.
+  assert.deepEqual([...buf.take(2)], [1, 2]);
+  space.set([3, 4, 5]);
+  buf.commit(3);
+  assert.equal(buf.size, 3);
+  assert.deepEqual([...buf.take(3)], [3, 4, 5]);
+  // Committing nothing adds nothing.
+  buf.reserve(4);
+  buf.commit(0);
+  assert.equal(buf.size, 0);
+  // A reservation larger than the tail gets a fresh block.
+  buf.append(new Uint8Array([9]));
+  const big = buf.reserve(3000);
+  assert.equal(big.length, 3000);
+  big.fill(8);
+  buf.commit(3000);
+  const all = buf.take(3001);
+  assert.equal(all[0], 9);
+  assert.equal(all[3000], 8);
+});
