@@ -8,7 +8,24 @@ import {
   UnsatisfiableReadError,
 } from "./errors.ts";
 
-/** Buffer limits shared by every stream. */
+/**
+ * Buffer limits shared by every stream.
+ *
+ * @example Limit what one connection may buffer
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const options = { maxBufferSize: 1 << 20, maxWriteBufferSize: 1 << 20 };
+ * const client = await IOStream.connect(listener.addr, options);
+ * const server = new IOStream(await listener.accept(), options);
+ * await client.write("ok");
+ * assert.equal(new TextDecoder().decode(await server.readBytes(2)), "ok");
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface StreamOptions {
   /**
    * The most bytes buffered for reading. A read that needs more fails with
@@ -33,7 +50,28 @@ export interface StreamOptions {
   maxWriteBufferSize?: number;
 }
 
-/** Options for {@linkcode BaseIOStream.readBytes}. */
+/**
+ * Options for {@linkcode BaseIOStream.readBytes}.
+ *
+ * @example Stream a body to a callback
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write(new Uint8Array(10));
+ * let seen = 0;
+ * const done = await server.readBytes(10, {
+ *   streamingCallback: (chunk) => seen += chunk.length,
+ * });
+ * assert.equal(done.length, 0);
+ * assert.equal(seen, 10);
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface ReadBytesOptions {
   /**
    * Resolve as soon as at least one byte is available, with at most `n`.
@@ -48,7 +86,26 @@ export interface ReadBytesOptions {
   streamingCallback?: (chunk: Uint8Array) => void;
 }
 
-/** Options for {@linkcode BaseIOStream.readUntil} and `readUntilRegex`. */
+/**
+ * Options for {@linkcode BaseIOStream.readUntil} and `readUntilRegex`.
+ *
+ * @example Refuse over-long lines
+ * ```ts
+ * import { IOStream, UnsatisfiableReadError } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("a line far longer than allowed\n");
+ * await assert.rejects(
+ *   server.readUntil("\n", { maxBytes: 8 }),
+ *   UnsatisfiableReadError,
+ * );
+ * assert.equal(server.closed(), true);
+ * client.close();
+ * ```
+ */
 export interface ReadUntilOptions {
   /**
    * Fail with `UnsatisfiableReadError` (and close the stream) when the match
@@ -59,7 +116,24 @@ export interface ReadUntilOptions {
   maxBytes?: number;
 }
 
-/** Options for {@linkcode BaseIOStream.readInto}. */
+/**
+ * Options for {@linkcode BaseIOStream.readInto}.
+ *
+ * @example Take what is there
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("abc");
+ * const buf = new Uint8Array(100);
+ * assert.equal(await server.readInto(buf, { partial: true }), 3);
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface ReadIntoOptions {
   /**
    * Resolve as soon as at least one byte was copied, instead of waiting
@@ -70,7 +144,24 @@ export interface ReadIntoOptions {
   partial?: boolean;
 }
 
-/** Options for {@linkcode BaseIOStream.readUntilClose}. */
+/**
+ * Options for {@linkcode BaseIOStream.readUntilClose}.
+ *
+ * @example Count bytes until the peer hangs up
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write(new Uint8Array(5));
+ * client.close();
+ * let total = 0;
+ * await server.readUntilClose({ streamingCallback: (c) => total += c.length });
+ * assert.equal(total, 5);
+ * ```
+ */
 export interface ReadUntilCloseOptions {
   /**
    * Receives the data as it arrives; the promise then resolves with an empty

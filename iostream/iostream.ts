@@ -3,7 +3,36 @@
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
-/** TLS settings for {@linkcode IOStream.startTls}. */
+/**
+ * TLS settings for {@linkcode IOStream.startTls}.
+ *
+ * @example Upgrade a plain connection (client side)
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = new URL("../tests/testdata/", import.meta.url);
+ * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+ * using listener = Deno.listenTls({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   cert: read("server.crt"),
+ *   key: read("server.key"),
+ * });
+ * const accepting = listener.accept();
+ * const plain = await IOStream.connect(listener.addr);
+ * const server = await accepting;
+ * const serverDone = server.handshake();
+ * const tls = await plain.startTls(false, {
+ *   hostname: "localhost",
+ *   caCerts: [read("ca.crt")],
+ * });
+ * await serverDone;
+ * assert.equal(plain.closed(), true);
+ * tls.close();
+ * server.close();
+ * ```
+ */
 export interface StartTlsOptions {
   /**
    * The server name to verify the certificate against (and to send as SNI).
