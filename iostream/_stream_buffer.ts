@@ -17,8 +17,12 @@
 
 /** Pieces at most this long are copied into the tail block on append. */
 export const COALESCE_MAX = 4096;
-/** Capacity of a fresh tail block. */
-const TAIL_SIZE = 16384;
+/** Capacity of the first tail block; later ones double up to TAIL_MAX. */
+const TAIL_MIN = 1024;
+const TAIL_MAX = 16384;
+
+/** Results of take() up to this long are copies, not views. */
+const SMALL_COPY = 64;
 
 const EMPTY = new Uint8Array(0);
 
@@ -30,6 +34,11 @@ export class StreamBuffer {
   #size = 0;
   #tail: Uint8Array | null = null;
   #tailFill = 0;
+  // Idle streams stay small: tails start small and grow as they fill.
+  #tailSize = TAIL_MIN;
+  // Whether a view of the current tail went out through take(): then its
+  // bytes must never be overwritten, else it is rewound once emptied.
+  #tailShared = false;
   // Latin-1 text of the first #text.length buffered bytes, for regex reads.
   #text = "";
 
@@ -75,12 +84,16 @@ export class StreamBuffer {
       }
       return;
     }
-    if (n > TAIL_SIZE / 2) {
+    if (n > TAIL_MAX / 2) {
       // Too big to share a block with others: a private copy.
       this.#chunks.push(data.slice());
       return;
     }
-    tail = new Uint8Array(TAIL_SIZE);
+    let size = this.#tailSize;
+    if (tail !== null && size < TAIL_MAX) this.#tailSize = size *= 2;
+    while (size < n) size *= 2;
+    tail = new Uint8Array(size);
+    this.#tailShared = false;
     tail.set(data, 0);
     this.#tail = tail;
     this.#tailFill = n;
@@ -122,6 +135,7 @@ export class StreamBuffer {
     this.#head = 0;
     this.#headOff = 0;
     this.#text = "";
+    if (!this.#tailShared) this.#tailFill = 0;
   }
 
   /**
@@ -133,7 +147,16 @@ export class StreamBuffer {
     const first = this.#chunks[this.#head]!;
     const off = this.#headOff;
     if (first.length - off >= n) {
-      const out = first.subarray(off, off + n);
+      // Tiny results are copied (V8 keeps them on its heap, which is cheap)
+      // so the tail block stays reusable; larger ones are views.
+      let out: Uint8Array;
+      if (n <= SMALL_COPY) out = first.slice(off, off + n);
+      else {
+        out = first.subarray(off, off + n);
+        if (this.#tail !== null && out.buffer === this.#tail.buffer) {
+          this.#tailShared = true;
+        }
+      }
       this.skip(n);
       return out;
     }
@@ -168,6 +191,16 @@ export class StreamBuffer {
     const chunks = this.#chunks;
     const b0 = delim[0]!;
     const dl = delim.length;
+    if (dl === 1) {
+      // Fast path: a one-byte delimiter found in the first chunk.
+      const c = chunks[this.#head]!;
+      const off = this.#headOff;
+      if (from < c.length - off) {
+        const j = c.indexOf(b0, off + from);
+        if (j >= 0) return j - off;
+        if (chunks.length - this.#head === 1) return -1;
+      }
+    }
     let ci = this.#head;
     let start = this.#headOff; // offset of the chunk's first live byte
     let base = 0; // buffer position of chunks[ci][start]

@@ -187,6 +187,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   readonly #rbuf = new StreamBuffer();
   readonly #wbuf = new StreamBuffer();
   #readBuf: Uint8Array | null = null;
+  // Starts small so that idle or chatty connections stay light; grows to
+  // readChunkSize while reads keep filling it.
+  #readBufSize = 1024;
 
   #closed = false;
   #error: Error | null = null;
@@ -203,10 +206,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rInto: Uint8Array = EMPTY;
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
+  #lastDelimText = "";
+  #lastDelimBytes: Uint8Array = EMPTY;
   #rResolve: ((value: never) => void) | null = null;
   #rReject: ((err: unknown) => void) | null = null;
 
-  #loopRunning = false;
   #readInFlight = false;
   #iterating = 0;
 
@@ -229,6 +233,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       DEFAULT_CHUNK;
     this.#maxBufferSize = max;
     this.#chunkSize = Math.max(1, Math.min(chunk, Math.floor(max / 2)));
+    this.#readBufSize = Math.min(1024, this.#chunkSize);
     this.#maxWrite = optionalSize(
       "maxWriteBufferSize",
       options.maxWriteBufferSize,
@@ -237,16 +242,19 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Reads from the transport into `buf` (or into a buffer that took over
-   * its memory, as a BYOB read does) and resolves with a view of the bytes
-   * read, or `null` at end of stream. Called by the stream only, never while
-   * another call is pending.
+   * Reads from the transport into `buf` and resolves with the number of
+   * bytes read; or, when the bytes landed elsewhere (a BYOB read transfers
+   * `buf`'s memory to a new buffer), with a view of them; or with `null` at
+   * end of stream. Called by the stream only, never while another call is
+   * pending.
    *
    * @param buf Where to read to; the stream does not touch it until the
    * returned promise settles.
-   * @returns The bytes read, or `null` at end of stream.
+   * @returns The count or the bytes read, or `null` at end of stream.
    */
-  protected abstract readFromFd(buf: Uint8Array): Promise<Uint8Array | null>;
+  protected abstract readFromFd(
+    buf: Uint8Array,
+  ): Promise<number | Uint8Array | null>;
 
   /**
    * Writes some of `data` to the transport and resolves with how many bytes
@@ -311,7 +319,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * stream.close();
    * ```
    */
-  readBytes(n: number, options: ReadBytesOptions = {}): Promise<Uint8Array> {
+  readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
     try {
       checkSize("n", n, 0);
       this.#checkNotReading();
@@ -320,8 +328,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     this.#rKind = BYTES;
     this.#rN = n;
-    this.#rPartial = options.partial === true;
-    this.#rCb = options.streamingCallback ?? null;
+    this.#rPartial = options?.partial === true;
+    this.#rCb = options?.streamingCallback ?? null;
     return this.#startRead();
   }
 
@@ -349,13 +357,19 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    */
   readUntil(
     delimiter: Uint8Array | string,
-    options: ReadUntilOptions = {},
+    options?: ReadUntilOptions,
   ): Promise<Uint8Array> {
     let delim: Uint8Array;
     let max: number | undefined;
     try {
-      if (typeof delimiter === "string") delim = encoder.encode(delimiter);
-      else if (delimiter instanceof Uint8Array) delim = delimiter;
+      if (typeof delimiter === "string") {
+        // Line protocols pass the same string every time: encode it once.
+        if (delimiter !== this.#lastDelimText) {
+          this.#lastDelimBytes = encoder.encode(delimiter);
+          this.#lastDelimText = delimiter;
+        }
+        delim = this.#lastDelimBytes;
+      } else if (delimiter instanceof Uint8Array) delim = delimiter;
       else {
         throw new TypeError(
           `Delimiter must be a Uint8Array or a string, got ${typeof delimiter}`,
@@ -364,7 +378,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       if (delim.length === 0) {
         throw new TypeError("Delimiter must not be empty");
       }
-      max = optionalSize("maxBytes", options.maxBytes, 0);
+      max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
@@ -409,7 +423,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       if (!(regex instanceof RegExp)) {
         throw new TypeError(`Pattern must be a RegExp, got ${typeof regex}`);
       }
-      max = optionalSize("maxBytes", options.maxBytes, 0);
+      max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
@@ -765,71 +779,77 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       : new StreamClosedError({ realError: this.#error });
   }
 
+  // Starts one transport read when someone wants data and none is in
+  // flight. Reads chain through #onRead, so a stream reads while a read is
+  // pending, a close callback is set or an iterator is alive, and stops
+  // (leaving no read in flight) as soon as nobody wants data.
   #ensureLoop(): void {
-    if (!this.#loopRunning && !this.#closed) {
-      this.#loopRunning = true;
-      this.#readLoop();
+    if (
+      this.#readInFlight || this.#closed ||
+      (this.#rKind === NONE && this.#closeCallback === null &&
+        this.#iterating === 0)
+    ) return;
+    const buf = this.#readBuf ??= new Uint8Array(this.#readBufSize);
+    this.#readInFlight = true;
+    let pending: Promise<Uint8Array | number | null>;
+    try {
+      pending = this.readFromFd(buf);
+    } catch (err) {
+      this.#onReadError(err);
+      return;
     }
+    pending.then(this.#onRead, this.#onReadError);
   }
 
-  async #readLoop(): Promise<void> {
-    const rbuf = this.#rbuf;
-    const chunkSize = this.#chunkSize;
-    // Hand a read buffer over to the stream buffer (no copy) when it is at
-    // least this full; copy smaller reads so the buffer can be reused.
-    const handover = Math.max(COALESCE_MAX + 1, chunkSize >>> 2);
-    try {
-      while (
-        !this.#closed &&
-        (this.#rKind !== NONE || this.#closeCallback !== null ||
-          this.#iterating > 0)
-      ) {
-        const buf = this.#readBuf ??= new Uint8Array(chunkSize);
-        let got: Uint8Array | null;
-        this.#readInFlight = true;
-        try {
-          got = await this.readFromFd(buf);
-        } catch (err) {
-          this.#readInFlight = false;
-          if (!this.#closed) this.close(err);
-          return;
-        }
-        this.#readInFlight = false;
-        if (this.#closed) return;
-        if (got === null) {
-          this.close();
-          return;
-        }
-        if (got.length >= handover) {
-          rbuf.append(got);
-          this.#readBuf = null;
-        } else {
-          rbuf.append(got, true);
-          if (buf.byteLength === 0) {
-            // A BYOB read took the buffer's memory: reuse what came back.
-            const back = got.buffer;
-            this.#readBuf = back instanceof ArrayBuffer &&
-                back.byteLength >= chunkSize
-              ? new Uint8Array(back, 0, chunkSize)
-              : null;
-          }
-        }
-        this.#tryServe();
-        if (rbuf.size > this.#maxBufferSize && !this.#closed) {
-          const err = new StreamBufferFullError(
-            `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
-          );
-          const reject = this.#rReject;
-          this.#clearRead();
-          reject?.(err);
-          this.close(err);
-          return;
-        }
-      }
-    } finally {
-      this.#loopRunning = false;
+  #onReadError = (err: unknown): void => {
+    this.#readInFlight = false;
+    if (!this.#closed) this.close(err);
+  };
+
+  #onRead = (result: Uint8Array | number | null): void => {
+    this.#readInFlight = false;
+    if (this.#closed) return;
+    if (result === null) {
+      this.close();
+      return;
     }
-  }
+    const buf = this.#readBuf!;
+    const got = typeof result === "number" ? buf.subarray(0, result) : result;
+    const chunkSize = this.#chunkSize;
+    if (got.length === buf.length && buf.length < chunkSize) {
+      // Reads fill the buffer: grow it.
+      this.#readBufSize = Math.min(chunkSize, buf.length * 4);
+      this.#readBuf = null;
+    }
+    if (got.length >= Math.max(COALESCE_MAX + 1, chunkSize >>> 2)) {
+      // Big enough: hand the memory over to the buffer, no copy.
+      this.#rbuf.append(got);
+      this.#readBuf = null;
+    } else {
+      // Small: copy, so the read buffer can be reused.
+      this.#rbuf.append(got, true);
+      if (buf.byteLength === 0 && this.#readBuf !== null) {
+        // A BYOB read took the buffer's memory: reuse what came back.
+        const back = got.buffer;
+        const size = this.#readBufSize;
+        this.#readBuf = back instanceof ArrayBuffer && back.byteLength >= size
+          ? new Uint8Array(back, 0, size)
+          : null;
+      }
+    }
+    this.#tryServe();
+    if (this.#rbuf.size > this.#maxBufferSize && !this.#closed) {
+      const err = new StreamBufferFullError(
+        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
+      );
+      const reject = this.#rReject;
+      this.#clearRead();
+      reject?.(err);
+      this.close(err);
+      return;
+    }
+    this.#ensureLoop();
+  };
 
   // --------------------------------------------------------------- writes
 

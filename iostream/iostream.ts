@@ -249,13 +249,10 @@ export class IOStream extends BaseIOStream {
    * Reads from the connection.
    *
    * @param buf Where to read to.
-   * @returns The bytes read, or `null` at end of stream.
+   * @returns How many bytes were read, or `null` at end of stream.
    */
-  protected override async readFromFd(
-    buf: Uint8Array,
-  ): Promise<Uint8Array | null> {
-    const n = await this.#conn.read(buf);
-    return n === null ? null : buf.subarray(0, n);
+  protected override readFromFd(buf: Uint8Array): Promise<number | null> {
+    return this.#conn.read(buf);
   }
 
   /**
