@@ -15,6 +15,7 @@
 
 import {
   closeQuietly,
+  cpuSeconds,
   ensureFdLimit,
   expectCount,
   listenLoopback,
@@ -39,6 +40,8 @@ export interface ConcChildResult extends ConcResult {
   rssBeforeKiB: number;
   /** `VmHWM` (peak RSS of the whole child) after the run, KiB. */
   peakRssKiB: number;
+  /** CPU time of the child (all threads) during the timed run, seconds. */
+  cpuSeconds: number;
 }
 
 /** Opens `conns` connections at once, each doing `rounds` round trips. */
@@ -137,12 +140,14 @@ if (import.meta.main) {
   await runConc(impl, Math.min(conns, 20), Math.min(rounds, 20));
   (globalThis as { gc?: () => void }).gc?.();
   const rssBeforeKiB = procStatusKiB("VmRSS");
+  const cpuBefore = cpuSeconds();
   const r = await runConc(impl, conns, rounds);
   const report: ConcChildResult = {
     impl: impl.name,
     ...r,
     rssBeforeKiB,
     peakRssKiB: procStatusKiB("VmHWM"),
+    cpuSeconds: cpuSeconds() - cpuBefore,
   };
   console.log(JSON.stringify(report));
 }
