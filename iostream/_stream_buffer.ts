@@ -32,7 +32,7 @@ export class StreamBuffer {
   #head = 0; // index of the first live chunk
   #headOff = 0; // bytes already consumed from that chunk
   #size = 0;
-  #tail: Uint8Array | null = null;
+  #tail: Uint8Array = EMPTY; // empty until the first copy
   #tailFill = 0;
   // Idle streams stay small: tails start small and grow as they fill.
   #tailSize = TAIL_MIN;
@@ -75,9 +75,9 @@ export class StreamBuffer {
   // Room for `n` bytes at the tail's fill position (a new tail if needed).
   #space(n: number): Uint8Array {
     let tail = this.#tail;
-    if (tail === null || tail.length - this.#tailFill < n) {
+    if (tail.length - this.#tailFill < n) {
       let size = this.#tailSize;
-      if (tail !== null && size < TAIL_MAX) this.#tailSize = size *= 2;
+      if (tail.length > 0 && size < TAIL_MAX) this.#tailSize = size *= 2;
       while (size < n) size *= 2;
       tail = this.#tail = new Uint8Array(size);
       this.#tailFill = 0;
@@ -88,7 +88,7 @@ export class StreamBuffer {
 
   // Makes `n` bytes written at tail offset `start` part of the buffer.
   #commitAt(start: number, n: number): void {
-    const tail = this.#tail!;
+    const tail = this.#tail;
     this.#tailFill = start + n;
     // Extend the last chunk when it is the open end of this tail block.
     const chunks = this.#chunks;
@@ -112,7 +112,7 @@ export class StreamBuffer {
    */
   reserve(n: number, min = n): Uint8Array {
     const tail = this.#tail;
-    const room = tail === null ? 0 : tail.length - this.#tailFill;
+    const room = tail.length - this.#tailFill;
     // Use what the current tail has left when that is enough.
     const space = room >= min ? this.#space(Math.min(n, room)) : this.#space(n);
     this.#reservedAt = this.#tailFill;
@@ -153,7 +153,8 @@ export class StreamBuffer {
     this.#head = head;
     this.#headOff = off;
     if (head > 64 && head * 2 > chunks.length) {
-      this.#chunks = chunks.slice(head);
+      chunks.copyWithin(0, head);
+      chunks.length -= head;
       this.#head = 0;
     }
   }

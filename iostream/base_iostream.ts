@@ -274,7 +274,7 @@ interface WriteWaiter {
 export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   readonly #maxBufferSize: number;
   readonly #chunkSize: number;
-  readonly #maxWrite: number | undefined;
+  readonly #maxWrite: number; // -1: no limit
   readonly #rbuf = new StreamBuffer();
   readonly #wbuf = new StreamBuffer();
   #readBuf: Uint8Array | null = null;
@@ -296,7 +296,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rPartial = false;
   #rDelim: Uint8Array = EMPTY;
   #rRe: RegExp | null = null;
-  #rMax: number | undefined = undefined;
+  #rMax = -1; // -1: no limit (a number either way keeps the field's type stable)
   #rInto: Uint8Array = EMPTY;
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
@@ -332,7 +332,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       "maxWriteBufferSize",
       options.maxWriteBufferSize,
       0,
-    );
+    ) ?? -1;
   }
 
   /**
@@ -478,7 +478,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return rejected(err);
     }
     this.#rKind = UNTIL;
-    this.#rMax = max;
+    this.#rMax = max ?? -1;
     this.#rDelim = delim;
     this.#rScanned = 0;
     return this.#startRead();
@@ -523,7 +523,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return rejected(err);
     }
     this.#rKind = REGEX;
-    this.#rMax = max;
+    this.#rMax = max ?? -1;
     this.#rRe = regex.global || regex.sticky
       ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""))
       : regex;
@@ -759,14 +759,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
           const at = this.#rbuf.indexOf(delim, this.#rScanned);
           if (at >= 0) {
             const end = at + delim.length;
-            if (max !== undefined && end > max) this.#unsatisfiable();
+            if (max >= 0 && end > max) this.#unsatisfiable();
             return end;
           }
           // Next time, look only at bytes a match could still start at.
           this.#rScanned = size - delim.length + 1;
         }
         // Any match from here on ends past the buffered bytes.
-        if (max !== undefined && size >= max) this.#unsatisfiable();
+        if (max >= 0 && size >= max) this.#unsatisfiable();
         return -1;
       }
       case REGEX: {
@@ -775,12 +775,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
           const m = this.#rRe!.exec(this.#rbuf.latin1());
           if (m !== null) {
             const end = m.index + m[0].length;
-            if (max !== undefined && end > max) this.#unsatisfiable();
+            if (max >= 0 && end > max) this.#unsatisfiable();
             return end;
           }
         }
         // Lookahead can let a later match end earlier: keep one byte slack.
-        if (max !== undefined && size > max) this.#unsatisfiable();
+        if (max >= 0 && size > max) this.#unsatisfiable();
         return -1;
       }
       case CHUNK:
@@ -1018,7 +1018,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     if (this.#closed) return rejected(this.#closedError());
     const n = bytes.length;
     const max = this.#maxWrite;
-    if (max !== undefined && this.#queued - this.#flushed + n > max) {
+    if (max >= 0 && this.#queued - this.#flushed + n > max) {
       return rejected(
         new StreamBufferFullError(
           `Cannot queue ${n} bytes: maxWriteBufferSize is ${max} and ${
