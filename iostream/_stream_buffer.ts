@@ -17,8 +17,12 @@
 
 /** Pieces at most this long are copied into the tail block on append. */
 export const COALESCE_MAX = 4096;
-/** Capacity of a fresh tail block. */
-const TAIL_SIZE = 16384;
+/** Capacity of the first tail block; later ones double up to TAIL_MAX. */
+const TAIL_MIN = 1024;
+const TAIL_MAX = 16384;
+
+/** Results of take() up to this long are copies, not views. */
+const SMALL_COPY = 64;
 
 const EMPTY = new Uint8Array(0);
 
@@ -28,8 +32,15 @@ export class StreamBuffer {
   #head = 0; // index of the first live chunk
   #headOff = 0; // bytes already consumed from that chunk
   #size = 0;
-  #tail: Uint8Array | null = null;
+  #tail: Uint8Array = EMPTY; // empty until the first copy
   #tailFill = 0;
+  // Idle streams stay small: tails start small and grow as they fill.
+  #tailSize = TAIL_MIN;
+  // Whether a view of the current tail went out through take(): then its
+  // bytes must never be overwritten, else it is rewound once emptied.
+  #tailShared = false;
+  // Tail offset lent out by reserve() until commit(), else -1.
+  #reservedAt = -1;
   // Latin-1 text of the first #text.length buffered bytes, for regex reads.
   #text = "";
 
@@ -52,39 +63,69 @@ export class StreamBuffer {
 
   #appendCopy(data: Uint8Array): void {
     const n = data.length;
-    let tail = this.#tail;
-    if (tail !== null && tail.length - this.#tailFill >= n) {
-      const start = this.#tailFill;
-      tail.set(data, start);
-      this.#tailFill = start + n;
-      // Extend the last chunk when it is the open end of this tail block.
-      const last = this.#chunks.length > this.#head
-        ? this.#chunks[this.#chunks.length - 1]!
-        : null;
-      if (
-        last !== null && last.buffer === tail.buffer &&
-        last.byteOffset + last.length === tail.byteOffset + start
-      ) {
-        const from = last.byteOffset - tail.byteOffset;
-        this.#chunks[this.#chunks.length - 1] = tail.subarray(
-          from,
-          start + n,
-        );
-      } else {
-        this.#chunks.push(tail.subarray(start, start + n));
-      }
-      return;
-    }
-    if (n > TAIL_SIZE / 2) {
+    if (n > TAIL_MAX / 2) {
       // Too big to share a block with others: a private copy.
       this.#chunks.push(data.slice());
       return;
     }
-    tail = new Uint8Array(TAIL_SIZE);
-    tail.set(data, 0);
-    this.#tail = tail;
-    this.#tailFill = n;
-    this.#chunks.push(tail.subarray(0, n));
+    this.#space(n).set(data);
+    this.#commitAt(this.#tailFill, n);
+  }
+
+  // Room for `n` bytes at the tail's fill position (a new tail if needed).
+  #space(n: number): Uint8Array {
+    let tail = this.#tail;
+    if (tail.length - this.#tailFill < n) {
+      let size = this.#tailSize;
+      if (tail.length > 0 && size < TAIL_MAX) this.#tailSize = size *= 2;
+      while (size < n) size *= 2;
+      tail = this.#tail = new Uint8Array(size);
+      this.#tailFill = 0;
+      this.#tailShared = false;
+    }
+    return tail.subarray(this.#tailFill, this.#tailFill + n);
+  }
+
+  // Makes `n` bytes written at tail offset `start` part of the buffer.
+  #commitAt(start: number, n: number): void {
+    const tail = this.#tail;
+    this.#tailFill = start + n;
+    // Extend the last chunk when it is the open end of this tail block.
+    const chunks = this.#chunks;
+    const last = chunks.length > this.#head ? chunks[chunks.length - 1]! : null;
+    if (
+      last !== null && last.buffer === tail.buffer &&
+      last.byteOffset + last.length === tail.byteOffset + start
+    ) {
+      const from = last.byteOffset - tail.byteOffset;
+      chunks[chunks.length - 1] = tail.subarray(from, start + n);
+    } else {
+      chunks.push(tail.subarray(start, start + n));
+    }
+  }
+
+  /**
+   * Lends `n` bytes of free space at the end of the buffer (or fewer, but
+   * at least `min`, when the current block has that much left), for a read
+   * to fill in place; {@linkcode commit} then adds what was written. Nothing
+   * else may be appended in between.
+   */
+  reserve(n: number, min = n): Uint8Array {
+    const tail = this.#tail;
+    const room = tail.length - this.#tailFill;
+    // Use what the current tail has left when that is enough.
+    const space = room >= min ? this.#space(Math.min(n, room)) : this.#space(n);
+    this.#reservedAt = this.#tailFill;
+    return space;
+  }
+
+  /** Adds the first `n` bytes of the last {@linkcode reserve}d space. */
+  commit(n: number): void {
+    const at = this.#reservedAt;
+    this.#reservedAt = -1;
+    if (n === 0) return;
+    this.#commitAt(at, n);
+    this.#size += n;
   }
 
   /** The first buffered chunk (a view; empty when the buffer is empty). */
@@ -112,7 +153,8 @@ export class StreamBuffer {
     this.#head = head;
     this.#headOff = off;
     if (head > 64 && head * 2 > chunks.length) {
-      this.#chunks = chunks.slice(head);
+      chunks.copyWithin(0, head);
+      chunks.length -= head;
       this.#head = 0;
     }
   }
@@ -122,6 +164,7 @@ export class StreamBuffer {
     this.#head = 0;
     this.#headOff = 0;
     this.#text = "";
+    if (!this.#tailShared && this.#reservedAt < 0) this.#tailFill = 0;
   }
 
   /**
@@ -133,7 +176,16 @@ export class StreamBuffer {
     const first = this.#chunks[this.#head]!;
     const off = this.#headOff;
     if (first.length - off >= n) {
-      const out = first.subarray(off, off + n);
+      // Tiny results are copied (V8 keeps them on its heap, which is cheap)
+      // so the tail block stays reusable; larger ones are views.
+      let out: Uint8Array;
+      if (n <= SMALL_COPY) out = first.slice(off, off + n);
+      else {
+        out = first.subarray(off, off + n);
+        // Conservative (the view may not be of the tail), but cheaper than
+        // asking for its buffer on every call.
+        this.#tailShared = true;
+      }
       this.skip(n);
       return out;
     }
@@ -168,6 +220,16 @@ export class StreamBuffer {
     const chunks = this.#chunks;
     const b0 = delim[0]!;
     const dl = delim.length;
+    if (dl === 1) {
+      // Fast path: a one-byte delimiter found in the first chunk.
+      const c = chunks[this.#head]!;
+      const off = this.#headOff;
+      if (from < c.length - off) {
+        const j = c.indexOf(b0, off + from);
+        if (j >= 0) return j - off;
+        if (chunks.length - this.#head === 1) return -1;
+      }
+    }
     let ci = this.#head;
     let start = this.#headOff; // offset of the chunk's first live byte
     let base = 0; // buffer position of chunks[ci][start]

@@ -8,7 +8,24 @@ import {
   UnsatisfiableReadError,
 } from "./errors.ts";
 
-/** Buffer limits shared by every stream. */
+/**
+ * Buffer limits shared by every stream.
+ *
+ * @example Limit what one connection may buffer
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const options = { maxBufferSize: 1 << 20, maxWriteBufferSize: 1 << 20 };
+ * const client = await IOStream.connect(listener.addr, options);
+ * const server = new IOStream(await listener.accept(), options);
+ * await client.write("ok");
+ * assert.equal(new TextDecoder().decode(await server.readBytes(2)), "ok");
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface StreamOptions {
   /**
    * The most bytes buffered for reading. A read that needs more fails with
@@ -33,7 +50,28 @@ export interface StreamOptions {
   maxWriteBufferSize?: number;
 }
 
-/** Options for {@linkcode BaseIOStream.readBytes}. */
+/**
+ * Options for {@linkcode BaseIOStream.readBytes}.
+ *
+ * @example Stream a body to a callback
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write(new Uint8Array(10));
+ * let seen = 0;
+ * const done = await server.readBytes(10, {
+ *   streamingCallback: (chunk) => seen += chunk.length,
+ * });
+ * assert.equal(done.length, 0);
+ * assert.equal(seen, 10);
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface ReadBytesOptions {
   /**
    * Resolve as soon as at least one byte is available, with at most `n`.
@@ -48,7 +86,26 @@ export interface ReadBytesOptions {
   streamingCallback?: (chunk: Uint8Array) => void;
 }
 
-/** Options for {@linkcode BaseIOStream.readUntil} and `readUntilRegex`. */
+/**
+ * Options for {@linkcode BaseIOStream.readUntil} and `readUntilRegex`.
+ *
+ * @example Refuse over-long lines
+ * ```ts
+ * import { IOStream, UnsatisfiableReadError } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("a line far longer than allowed\n");
+ * await assert.rejects(
+ *   server.readUntil("\n", { maxBytes: 8 }),
+ *   UnsatisfiableReadError,
+ * );
+ * assert.equal(server.closed(), true);
+ * client.close();
+ * ```
+ */
 export interface ReadUntilOptions {
   /**
    * Fail with `UnsatisfiableReadError` (and close the stream) when the match
@@ -59,7 +116,24 @@ export interface ReadUntilOptions {
   maxBytes?: number;
 }
 
-/** Options for {@linkcode BaseIOStream.readInto}. */
+/**
+ * Options for {@linkcode BaseIOStream.readInto}.
+ *
+ * @example Take what is there
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("abc");
+ * const buf = new Uint8Array(100);
+ * assert.equal(await server.readInto(buf, { partial: true }), 3);
+ * client.close();
+ * server.close();
+ * ```
+ */
 export interface ReadIntoOptions {
   /**
    * Resolve as soon as at least one byte was copied, instead of waiting
@@ -70,7 +144,24 @@ export interface ReadIntoOptions {
   partial?: boolean;
 }
 
-/** Options for {@linkcode BaseIOStream.readUntilClose}. */
+/**
+ * Options for {@linkcode BaseIOStream.readUntilClose}.
+ *
+ * @example Count bytes until the peer hangs up
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write(new Uint8Array(5));
+ * client.close();
+ * let total = 0;
+ * await server.readUntilClose({ streamingCallback: (c) => total += c.length });
+ * assert.equal(total, 5);
+ * ```
+ */
 export interface ReadUntilCloseOptions {
   /**
    * Receives the data as it arrives; the promise then resolves with an empty
@@ -183,10 +274,16 @@ interface WriteWaiter {
 export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   readonly #maxBufferSize: number;
   readonly #chunkSize: number;
-  readonly #maxWrite: number | undefined;
+  readonly #maxWrite: number; // -1: no limit
   readonly #rbuf = new StreamBuffer();
   readonly #wbuf = new StreamBuffer();
   #readBuf: Uint8Array | null = null;
+  // Starts small so that idle or chatty connections stay light; grows to
+  // readChunkSize while reads keep filling it.
+  #readBufSize = 1024;
+  #inPlace = false; // the transport resolved a read with a count
+  #intoBuffer = false; // the read in flight fills #rbuf's reserved space
+  #lent = 0; // how much space that read was lent
 
   #closed = false;
   #error: Error | null = null;
@@ -199,14 +296,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rPartial = false;
   #rDelim: Uint8Array = EMPTY;
   #rRe: RegExp | null = null;
-  #rMax: number | undefined = undefined;
+  #rMax = -1; // -1: no limit (a number either way keeps the field's type stable)
   #rInto: Uint8Array = EMPTY;
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
+  #lastDelimText = "";
+  #lastDelimBytes: Uint8Array = EMPTY;
   #rResolve: ((value: never) => void) | null = null;
   #rReject: ((err: unknown) => void) | null = null;
 
-  #loopRunning = false;
   #readInFlight = false;
   #iterating = 0;
 
@@ -229,24 +327,28 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       DEFAULT_CHUNK;
     this.#maxBufferSize = max;
     this.#chunkSize = Math.max(1, Math.min(chunk, Math.floor(max / 2)));
+    this.#readBufSize = Math.min(1024, this.#chunkSize);
     this.#maxWrite = optionalSize(
       "maxWriteBufferSize",
       options.maxWriteBufferSize,
       0,
-    );
+    ) ?? -1;
   }
 
   /**
-   * Reads from the transport into `buf` (or into a buffer that took over
-   * its memory, as a BYOB read does) and resolves with a view of the bytes
-   * read, or `null` at end of stream. Called by the stream only, never while
-   * another call is pending.
+   * Reads from the transport into `buf` and resolves with the number of
+   * bytes read; or, when the bytes landed elsewhere (a BYOB read transfers
+   * `buf`'s memory to a new buffer), with a view of them; or with `null` at
+   * end of stream. Called by the stream only, never while another call is
+   * pending.
    *
    * @param buf Where to read to; the stream does not touch it until the
    * returned promise settles.
-   * @returns The bytes read, or `null` at end of stream.
+   * @returns The count or the bytes read, or `null` at end of stream.
    */
-  protected abstract readFromFd(buf: Uint8Array): Promise<Uint8Array | null>;
+  protected abstract readFromFd(
+    buf: Uint8Array,
+  ): Promise<number | Uint8Array | null>;
 
   /**
    * Writes some of `data` to the transport and resolves with how many bytes
@@ -311,7 +413,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * stream.close();
    * ```
    */
-  readBytes(n: number, options: ReadBytesOptions = {}): Promise<Uint8Array> {
+  readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
     try {
       checkSize("n", n, 0);
       this.#checkNotReading();
@@ -320,8 +422,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     this.#rKind = BYTES;
     this.#rN = n;
-    this.#rPartial = options.partial === true;
-    this.#rCb = options.streamingCallback ?? null;
+    this.#rPartial = options?.partial === true;
+    this.#rCb = options?.streamingCallback ?? null;
     return this.#startRead();
   }
 
@@ -349,13 +451,19 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    */
   readUntil(
     delimiter: Uint8Array | string,
-    options: ReadUntilOptions = {},
+    options?: ReadUntilOptions,
   ): Promise<Uint8Array> {
     let delim: Uint8Array;
     let max: number | undefined;
     try {
-      if (typeof delimiter === "string") delim = encoder.encode(delimiter);
-      else if (delimiter instanceof Uint8Array) delim = delimiter;
+      if (typeof delimiter === "string") {
+        // Line protocols pass the same string every time: encode it once.
+        if (delimiter !== this.#lastDelimText) {
+          this.#lastDelimBytes = encoder.encode(delimiter);
+          this.#lastDelimText = delimiter;
+        }
+        delim = this.#lastDelimBytes;
+      } else if (delimiter instanceof Uint8Array) delim = delimiter;
       else {
         throw new TypeError(
           `Delimiter must be a Uint8Array or a string, got ${typeof delimiter}`,
@@ -364,13 +472,13 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       if (delim.length === 0) {
         throw new TypeError("Delimiter must not be empty");
       }
-      max = optionalSize("maxBytes", options.maxBytes, 0);
+      max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
     }
     this.#rKind = UNTIL;
-    this.#rMax = max;
+    this.#rMax = max ?? -1;
     this.#rDelim = delim;
     this.#rScanned = 0;
     return this.#startRead();
@@ -409,13 +517,13 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       if (!(regex instanceof RegExp)) {
         throw new TypeError(`Pattern must be a RegExp, got ${typeof regex}`);
       }
-      max = optionalSize("maxBytes", options.maxBytes, 0);
+      max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
     }
     this.#rKind = REGEX;
-    this.#rMax = max;
+    this.#rMax = max ?? -1;
     this.#rRe = regex.global || regex.sticky
       ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""))
       : regex;
@@ -651,14 +759,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
           const at = this.#rbuf.indexOf(delim, this.#rScanned);
           if (at >= 0) {
             const end = at + delim.length;
-            if (max !== undefined && end > max) this.#unsatisfiable();
+            if (max >= 0 && end > max) this.#unsatisfiable();
             return end;
           }
           // Next time, look only at bytes a match could still start at.
           this.#rScanned = size - delim.length + 1;
         }
         // Any match from here on ends past the buffered bytes.
-        if (max !== undefined && size >= max) this.#unsatisfiable();
+        if (max >= 0 && size >= max) this.#unsatisfiable();
         return -1;
       }
       case REGEX: {
@@ -667,12 +775,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
           const m = this.#rRe!.exec(this.#rbuf.latin1());
           if (m !== null) {
             const end = m.index + m[0].length;
-            if (max !== undefined && end > max) this.#unsatisfiable();
+            if (max >= 0 && end > max) this.#unsatisfiable();
             return end;
           }
         }
         // Lookahead can let a later match end earlier: keep one byte slack.
-        if (max !== undefined && size > max) this.#unsatisfiable();
+        if (max >= 0 && size > max) this.#unsatisfiable();
         return -1;
       }
       case CHUNK:
@@ -765,70 +873,108 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       : new StreamClosedError({ realError: this.#error });
   }
 
+  // Starts one transport read when someone wants data and none is in
+  // flight. Reads chain through #onRead, so a stream reads while a read is
+  // pending, a close callback is set or an iterator is alive, and stops
+  // (leaving no read in flight) as soon as nobody wants data.
   #ensureLoop(): void {
-    if (!this.#loopRunning && !this.#closed) {
-      this.#loopRunning = true;
-      this.#readLoop();
+    if (
+      this.#readInFlight || this.#closed ||
+      (this.#rKind === NONE && this.#closeCallback === null &&
+        this.#iterating === 0)
+    ) return;
+    // Once the transport showed it reads in place (it resolved with a
+    // count), small reads go straight into the buffer's free space: no copy
+    // and no separate read buffer. Otherwise (BYOB reads may move memory)
+    // read into a buffer of our own.
+    const size = this.#readBufSize;
+    this.#intoBuffer = this.#inPlace && size <= COALESCE_MAX;
+    let buf: Uint8Array;
+    if (this.#intoBuffer) {
+      buf = this.#rbuf.reserve(size, size >>> 2);
+      this.#lent = buf.length;
+      this.#readBuf = null;
+    } else buf = this.#readBuf ??= new Uint8Array(size);
+    this.#readInFlight = true;
+    let pending: Promise<Uint8Array | number | null>;
+    try {
+      pending = this.readFromFd(buf);
+    } catch (err) {
+      this.#onReadError(err);
+      return;
     }
+    pending.then(this.#onRead, this.#onReadError);
   }
 
-  async #readLoop(): Promise<void> {
-    const rbuf = this.#rbuf;
-    const chunkSize = this.#chunkSize;
-    // Hand a read buffer over to the stream buffer (no copy) when it is at
-    // least this full; copy smaller reads so the buffer can be reused.
-    const handover = Math.max(COALESCE_MAX + 1, chunkSize >>> 2);
-    try {
-      while (
-        !this.#closed &&
-        (this.#rKind !== NONE || this.#closeCallback !== null ||
-          this.#iterating > 0)
-      ) {
-        const buf = this.#readBuf ??= new Uint8Array(chunkSize);
-        let got: Uint8Array | null;
-        this.#readInFlight = true;
-        try {
-          got = await this.readFromFd(buf);
-        } catch (err) {
-          this.#readInFlight = false;
-          if (!this.#closed) this.close(err);
-          return;
-        }
-        this.#readInFlight = false;
-        if (this.#closed) return;
-        if (got === null) {
-          this.close();
-          return;
-        }
-        if (got.length >= handover) {
-          rbuf.append(got);
-          this.#readBuf = null;
-        } else {
-          rbuf.append(got, true);
-          if (buf.byteLength === 0) {
-            // A BYOB read took the buffer's memory: reuse what came back.
-            const back = got.buffer;
-            this.#readBuf = back instanceof ArrayBuffer &&
-                back.byteLength >= chunkSize
-              ? new Uint8Array(back, 0, chunkSize)
-              : null;
-          }
-        }
-        this.#tryServe();
-        if (rbuf.size > this.#maxBufferSize && !this.#closed) {
-          const err = new StreamBufferFullError(
-            `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
-          );
-          const reject = this.#rReject;
-          this.#clearRead();
-          reject?.(err);
-          this.close(err);
-          return;
-        }
-      }
-    } finally {
-      this.#loopRunning = false;
+  #onReadError = (err: unknown): void => {
+    this.#readInFlight = false;
+    if (!this.#closed) this.close(err);
+  };
+
+  #onRead = (result: Uint8Array | number | null): void => {
+    this.#readInFlight = false;
+    if (this.#closed) return;
+    if (result === null) {
+      this.close();
+      return;
     }
+    const chunkSize = this.#chunkSize;
+    if (this.#intoBuffer) {
+      let n = 0;
+      if (typeof result === "number") n = result;
+      else this.#inPlace = false; // not in place after all: copy this one
+      this.#rbuf.commit(n);
+      if (typeof result !== "number") this.#rbuf.append(result, true);
+      if (n === this.#lent) {
+        // Reads fill what we lend: ask for more.
+        this.#readBufSize = Math.min(chunkSize, this.#readBufSize * 4);
+      }
+      this.#afterRead();
+      return;
+    }
+    const buf = this.#readBuf!;
+    let got: Uint8Array;
+    if (typeof result === "number") {
+      this.#inPlace = true;
+      got = buf.subarray(0, result);
+    } else got = result;
+    if (got.length === buf.length && buf.length < chunkSize) {
+      // Reads fill the buffer: grow it.
+      this.#readBufSize = Math.min(chunkSize, buf.length * 4);
+      this.#readBuf = null;
+    }
+    if (got.length >= Math.max(COALESCE_MAX + 1, chunkSize >>> 2)) {
+      // Big enough: hand the memory over to the buffer, no copy.
+      this.#rbuf.append(got);
+      this.#readBuf = null;
+    } else {
+      // Small: copy, so the read buffer can be reused.
+      this.#rbuf.append(got, true);
+      if (buf.byteLength === 0 && this.#readBuf !== null) {
+        // A BYOB read took the buffer's memory: reuse what came back.
+        const back = got.buffer;
+        const size = this.#readBufSize;
+        this.#readBuf = back instanceof ArrayBuffer && back.byteLength >= size
+          ? new Uint8Array(back, 0, size)
+          : null;
+      }
+    }
+    this.#afterRead();
+  };
+
+  #afterRead(): void {
+    this.#tryServe();
+    if (this.#rbuf.size > this.#maxBufferSize && !this.#closed) {
+      const err = new StreamBufferFullError(
+        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
+      );
+      const reject = this.#rReject;
+      this.#clearRead();
+      reject?.(err);
+      this.close(err);
+      return;
+    }
+    this.#ensureLoop();
   }
 
   // --------------------------------------------------------------- writes
@@ -872,7 +1018,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     if (this.#closed) return rejected(this.#closedError());
     const n = bytes.length;
     const max = this.#maxWrite;
-    if (max !== undefined && this.#queued - this.#flushed + n > max) {
+    if (max >= 0 && this.#queued - this.#flushed + n > max) {
       return rejected(
         new StreamBufferFullError(
           `Cannot queue ${n} bytes: maxWriteBufferSize is ${max} and ${

@@ -1,6 +1,17 @@
 // Copyright the squall authors. MIT license.
 
-/** Options for {@linkcode StreamClosedError}. */
+/**
+ * Options for {@linkcode StreamClosedError}.
+ *
+ * @example Keep the cause
+ * ```ts
+ * import { StreamClosedError } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const cause = new Deno.errors.BrokenPipe("peer gone");
+ * assert.equal(new StreamClosedError({ realError: cause }).cause, cause);
+ * ```
+ */
 export interface StreamClosedErrorOptions extends ErrorOptions {
   /** What made the stream close (e.g. a `Deno.errors.ConnectionReset`). */
   realError?: unknown;

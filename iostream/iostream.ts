@@ -3,7 +3,36 @@
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
-/** TLS settings for {@linkcode IOStream.startTls}. */
+/**
+ * TLS settings for {@linkcode IOStream.startTls}.
+ *
+ * @example Upgrade a plain connection (client side)
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = new URL("../tests/testdata/", import.meta.url);
+ * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+ * using listener = Deno.listenTls({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   cert: read("server.crt"),
+ *   key: read("server.key"),
+ * });
+ * const accepting = listener.accept();
+ * const plain = await IOStream.connect(listener.addr);
+ * const server = await accepting;
+ * const serverDone = server.handshake();
+ * const tls = await plain.startTls(false, {
+ *   hostname: "localhost",
+ *   caCerts: [read("ca.crt")],
+ * });
+ * await serverDone;
+ * assert.equal(plain.closed(), true);
+ * tls.close();
+ * server.close();
+ * ```
+ */
 export interface StartTlsOptions {
   /**
    * The server name to verify the certificate against (and to send as SNI).
@@ -249,13 +278,10 @@ export class IOStream extends BaseIOStream {
    * Reads from the connection.
    *
    * @param buf Where to read to.
-   * @returns The bytes read, or `null` at end of stream.
+   * @returns How many bytes were read, or `null` at end of stream.
    */
-  protected override async readFromFd(
-    buf: Uint8Array,
-  ): Promise<Uint8Array | null> {
-    const n = await this.#conn.read(buf);
-    return n === null ? null : buf.subarray(0, n);
+  protected override readFromFd(buf: Uint8Array): Promise<number | null> {
+    return this.#conn.read(buf);
   }
 
   /**

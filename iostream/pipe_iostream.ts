@@ -2,7 +2,23 @@
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 
-/** The two ends a {@linkcode PipeIOStream} can wrap; either may be absent. */
+/**
+ * The two ends a {@linkcode PipeIOStream} can wrap; either may be absent.
+ *
+ * @example Wrap a child's pipes
+ * ```ts
+ * import { PipeIOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
+ *   .spawn();
+ * const pipe = new PipeIOStream({ readable: child.stdout, writable: child.stdin });
+ * await pipe.write("x");
+ * assert.equal(new TextDecoder().decode(await pipe.readBytes(1)), "x");
+ * pipe.close();
+ * await child.status;
+ * ```
+ */
 export interface PipeEnds {
   /** Where reads come from, e.g. a child process's `stdout`. */
   readable?: ReadableStream<Uint8Array>;

@@ -108,11 +108,32 @@ export class SSLIOStream extends IOStream {
    * The wrapped TLS connection.
    *
    * @example The connection is a TlsConn
-   * ```ts ignore
+   * ```ts
    * import { SSLIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
    *
-   * const stream = await SSLIOStream.connect({ hostname: "example.com", port: 443 });
-   * console.log(typeof stream.conn.handshake);
+   * const dir = new URL("../tests/testdata/", import.meta.url);
+   * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+   * using listener = Deno.listenTls({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   cert: read("server.crt"),
+   *   key: read("server.key"),
+   *   alpnProtocols: ["h2", "http/1.1"],
+   * });
+   * const accepting = listener.accept();
+   * const client = await SSLIOStream.connect({
+   *   hostname: "localhost",
+   *   port: listener.addr.port,
+   *   caCerts: [read("ca.crt")],
+   *   alpnProtocols: ["http/1.1"],
+   * });
+   * const server = new SSLIOStream(await accepting);
+   * const info = await client.conn.handshake();
+   * assert.equal(info.alpnProtocol, "http/1.1");
+   * await server.waitForHandshake();
+   * client.close();
+   * server.close();
    * ```
    */
   override get conn(): Deno.TlsConn {
@@ -123,16 +144,34 @@ export class SSLIOStream extends IOStream {
    * The protocol agreed through ALPN, once the handshake is done (`null`
    * before, or when none was agreed).
    *
-   * @example See {@linkcode SSLIOStream}'s example.
-   * ```ts ignore
+   * @example Read the negotiated protocol
+   * ```ts
    * import { SSLIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
    *
-   * const stream = await SSLIOStream.connect({
-   *   hostname: "example.com",
-   *   port: 443,
+   * const dir = new URL("../tests/testdata/", import.meta.url);
+   * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+   * using listener = Deno.listenTls({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   cert: read("server.crt"),
+   *   key: read("server.key"),
    *   alpnProtocols: ["h2", "http/1.1"],
    * });
-   * console.log(stream.alpnProtocol);
+   * const accepting = listener.accept();
+   * const client = await SSLIOStream.connect({
+   *   hostname: "localhost",
+   *   port: listener.addr.port,
+   *   caCerts: [read("ca.crt")],
+   *   alpnProtocols: ["http/1.1"],
+   * });
+   * const server = new SSLIOStream(await accepting);
+   * assert.equal(client.alpnProtocol, "http/1.1");
+   * assert.equal(server.alpnProtocol, null); // handshake not awaited yet
+   * await server.waitForHandshake();
+   * assert.equal(server.alpnProtocol, "http/1.1");
+   * client.close();
+   * server.close();
    * ```
    */
   get alpnProtocol(): string | null {
@@ -146,13 +185,32 @@ export class SSLIOStream extends IOStream {
    *
    * @returns This stream.
    *
-   * @example See {@linkcode SSLIOStream}'s example.
-   * ```ts ignore
+   * @example Wait for the server-side handshake
+   * ```ts
    * import { SSLIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
    *
-   * const listener = Deno.listenTls({ port: 8443, cert: "…", key: "…" });
-   * const stream = new SSLIOStream(await listener.accept());
-   * await stream.waitForHandshake();
+   * const dir = new URL("../tests/testdata/", import.meta.url);
+   * const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+   * using listener = Deno.listenTls({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   cert: read("server.crt"),
+   *   key: read("server.key"),
+   *   alpnProtocols: ["h2", "http/1.1"],
+   * });
+   * const accepting = listener.accept();
+   * const client = await SSLIOStream.connect({
+   *   hostname: "localhost",
+   *   port: listener.addr.port,
+   *   caCerts: [read("ca.crt")],
+   *   alpnProtocols: ["http/1.1"],
+   * });
+   * const server = new SSLIOStream(await accepting);
+   * assert.equal(await server.waitForHandshake(), server);
+   * assert.equal(server.alpnProtocol, "http/1.1");
+   * client.close();
+   * server.close();
    * ```
    */
   waitForHandshake(): Promise<SSLIOStream> {

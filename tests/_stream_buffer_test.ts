@@ -83,14 +83,34 @@ Deno.test("StreamBuffer matches a plain array model under random operations", ()
 Deno.test("StreamBuffer never overwrites bytes it handed out as views", () => {
   const buf = new StreamBuffer();
   const views: Array<[Uint8Array, number]> = [];
-  for (let i = 0; i < 5000; i++) {
+  for (let i = 0; i < 3000; i++) {
+    // 100-byte results are views of the tail block; 2-byte ones copies.
+    buf.append(new Uint8Array(100).fill(i & 255));
     buf.append(new Uint8Array([i & 255, (i + 1) & 255]));
-    const v = buf.take(2);
-    views.push([v, i]);
+    views.push([buf.take(100), i], [buf.take(2), i]);
   }
   for (const [v, i] of views) {
-    assert.deepEqual([...v], [i & 255, (i + 1) & 255]);
+    if (v.length === 100) assert.ok(v.every((b) => b === (i & 255)));
+    else assert.deepEqual([...v], [i & 255, (i + 1) & 255]);
   }
+});
+
+Deno.test("StreamBuffer reuses its tail block when nothing points into it", () => {
+  const buf = new StreamBuffer();
+  buf.append(new Uint8Array([1, 2, 3]));
+  const block = buf.first().buffer;
+  assert.deepEqual([...buf.take(3)], [1, 2, 3]); // a copy: small
+  buf.append(new Uint8Array([4, 5]));
+  assert.equal(buf.first().buffer, block);
+  assert.equal(buf.first().byteOffset, 0); // rewound
+  const view = buf.take(2);
+  assert.deepEqual([...view], [4, 5]);
+  buf.append(new Uint8Array(70).fill(6));
+  const shared = buf.take(70); // a view of the tail
+  assert.equal(shared.buffer, block);
+  buf.append(new Uint8Array([7]));
+  assert.equal(buf.first().byteOffset, 70); // not rewound over `shared`
+  assert.ok(shared.every((b) => b === 6));
 });
 
 Deno.test("StreamBuffer keeps large appends as views and small ones copied", () => {
@@ -133,4 +153,29 @@ Deno.test("StreamBuffer.latin1() maps every byte to one code point", () => {
   for (let i = 0; i < 256; i++) assert.equal(text.charCodeAt(i), i);
   buf.skip(200);
   assert.equal(buf.latin1().charCodeAt(0), 200);
+});
+
+Deno.test("StreamBuffer.reserve() lends space that commit() adds, never rewound meanwhile", () => {
+  const buf = new StreamBuffer();
+  buf.append(new Uint8Array([1, 2]));
+  const space = buf.reserve(8);
+  // Consuming everything while the space is lent must not rewind the tail.
+  assert.deepEqual([...buf.take(2)], [1, 2]);
+  space.set([3, 4, 5]);
+  buf.commit(3);
+  assert.equal(buf.size, 3);
+  assert.deepEqual([...buf.take(3)], [3, 4, 5]);
+  // Committing nothing adds nothing.
+  buf.reserve(4);
+  buf.commit(0);
+  assert.equal(buf.size, 0);
+  // A reservation larger than the tail gets a fresh block.
+  buf.append(new Uint8Array([9]));
+  const big = buf.reserve(3000);
+  assert.equal(big.length, 3000);
+  big.fill(8);
+  buf.commit(3000);
+  const all = buf.take(3001);
+  assert.equal(all[0], 9);
+  assert.equal(all[3000], 8);
 });

@@ -20,7 +20,7 @@ import {
 import type { NetImpl } from "../bench/net/_impl.ts";
 import { implByName, IMPLS } from "../bench/net/_impls.ts";
 import { RAW } from "../bench/net/_raw.ts";
-import { runConc } from "../bench/net/conc.ts";
+import { runConc, runConcChild } from "../bench/net/conc.ts";
 import { runEcho } from "../bench/net/echo.ts";
 import { runLines } from "../bench/net/lines.ts";
 import { runReqRep } from "../bench/net/reqrep.ts";
@@ -171,6 +171,19 @@ Deno.test("bench/net data checks catch wrong bytes, frames and replies", () => {
   assert.throws(() => checkReply(reply, 7, 123_456), /byte 31/);
 });
 
-Deno.test("bench/net rejects unknown implementation names", () => {
+Deno.test("bench/net rejects unknown implementation names", async () => {
   assert.throws(() => implByName("nope"), /Unknown implementation "nope"/);
+  await assert.rejects(
+    runConcChild("nope", 2, 2),
+    /conc\.ts nope failed \(exit 1\)[^]*Unknown implementation "nope"/,
+  );
+});
+
+Deno.test("bench/net measures concurrent connections in a child process", async () => {
+  const r = await runConcChild("squall", 5, 5);
+  assert.equal(r.impl, "squall");
+  assert.equal(r.roundTrips, 25);
+  assert.ok(r.seconds > 0);
+  assert.ok(r.cpuSeconds >= 0);
+  assert.ok(r.rssBeforeKiB > 0 && r.peakRssKiB >= r.rssBeforeKiB);
 });
