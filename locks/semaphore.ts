@@ -68,7 +68,10 @@ function checkCount(value: unknown, what: string): number {
  */
 export class Semaphore {
   #value: number;
-  readonly #waiters = new WaiterList<Releaser>("Semaphore.acquire()");
+  readonly #waiters = new WaiterList<Releaser>("Semaphore.acquire()", {
+    // A waiter gave up between grant and delivery: its permit moves on.
+    handBack: () => this.#give(),
+  });
 
   /**
    * Constructs a new {@linkcode Semaphore}.
@@ -124,7 +127,10 @@ export class Semaphore {
    *
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The releaser that gives this permit back. Rejects with
-   * `TimeoutError` on timeout and with `signal.reason` when aborted.
+   * `TimeoutError` on timeout and with `signal.reason` when aborted. A
+   * waiter with a signal receives its permit one microtask after it was
+   * handed over; if the signal aborts in between, the waiter rejects and
+   * the permit goes to the next waiter (or back to the count).
    *
    * @example Fail at once when no permit is left
    * ```ts
@@ -167,6 +173,11 @@ export class Semaphore {
    * ```
    */
   release(): void {
+    this.#give();
+  }
+
+  /** Hands a permit to the first waiter, or adds it to the count. */
+  #give(): void {
     if (this.#waiters.head === null) {
       this.#value++;
       return;
