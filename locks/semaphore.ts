@@ -42,6 +42,8 @@ function checkCount(value: unknown, what: string): number {
   return value;
 }
 
+let setBound: (semaphore: Semaphore, max: number) => void;
+
 /**
  * A counter of permits (Tornado's `tornado.locks.Semaphore`): `acquire()`
  * takes one, waiting first-come first-served while none is left, and
@@ -68,10 +70,21 @@ function checkCount(value: unknown, what: string): number {
  */
 export class Semaphore {
   #value: number;
+  /** BoundedSemaphore's bound: a handed-back permit never goes above it. */
+  #max = Infinity;
   readonly #waiters = new WaiterList<Releaser>("Semaphore.acquire()", {
-    // A waiter gave up between grant and delivery: its permit moves on.
-    handBack: () => this.#give(),
+    // A waiter gave up between grant and delivery: its permit moves on. At
+    // the bound, an extra bare release() already took its place.
+    handBack: () => {
+      if (this.#value < this.#max) this.#give();
+    },
   });
+
+  static {
+    setBound = (semaphore, max) => {
+      semaphore.#max = max;
+    };
+  }
 
   /**
    * Constructs a new {@linkcode Semaphore}.
@@ -215,6 +228,7 @@ export class BoundedSemaphore extends Semaphore {
   constructor(value = 1) {
     super(value);
     this.#initial = value;
+    setBound(this, value);
   }
 
   /**

@@ -412,6 +412,19 @@ Deno.test("Semaphore: two releases and an abort in one turn wake the next two li
   assert.throws(() => sem.release(), RangeError);
 });
 
+Deno.test("BoundedSemaphore: a hand-back never lifts the value above the bound", async () => {
+  const sem = new BoundedSemaphore(1);
+  const held = await sem.acquire();
+  const ctl = new AbortController();
+  const w = sem.acquire({ signal: ctl.signal });
+  held.release(); // the permit goes to w ...
+  sem.release(); // ... so this extra bare release is not caught yet
+  ctl.abort(); // w gives its permit back: already at the bound
+  await assert.rejects(w, { name: "AbortError" });
+  assert.equal(sem.value, 1);
+  assert.throws(() => sem.release(), RangeError);
+});
+
 Deno.test("Event: aborting one of three waiters rejects only it", async () => {
   const event = new Event();
   const { controller, signal, listeners } = countingSignal();
