@@ -5,17 +5,26 @@
  * queues: an intrusive doubly linked FIFO list, so a waiter that times out or
  * is aborted unlinks itself in O(1) and leaves nothing behind.
  *
- * Granting and giving up exclude each other because both happen
- * synchronously and both unlink the node first: a granted node has already
- * dropped its timer and abort listener, so a later abort in the same turn
- * cannot take the grant back; a node that gave up is no longer in the list,
- * so it can never be granted. (With deferred grants only the promise's
- * resolution waits a microtask; the grant itself is still synchronous.)
+ * A grant is not final until it is delivered. A waiter that can still give
+ * up (it has an abort signal, or its list defers every grant) is unlinked
+ * at the grant, but its promise resolves one microtask later; until then it
+ * keeps its abort listener and timer. If it gives up in that window it
+ * settles as a give-up (`signal.reason`, or the timeout outcome) and the
+ * grant goes back through the list's `handBack` hook, so nothing it can no
+ * longer see is lost: a lock passes to the next waiter, a queue item goes
+ * back to the queue. A caller who aborted stopped listening; a grant it
+ * never saw would be a lock nobody releases or an item nobody reads.
+ * Waiters that cannot give up (no signal, no deferring list) are resolved
+ * at the grant itself, which keeps the common path free of any extra
+ * microtask. Only fake timers (a synchronous `clock.tick()`) can fire a
+ * timer inside the window: real timers run their callbacks with the
+ * microtask queue drained in between.
  *
- * Nothing waits on a list without being in it: the node is linked before
- * its timer is armed, because arming the first timer of a `deno test`
- * process runs pending microtasks, i.e. user code that may grant.
- * Private to squall.
+ * A node that gave up is no longer in the list, so it can never be
+ * granted. Nothing waits on a list without being in it: the node is linked
+ * before its timer is armed, because arming the first timer of a
+ * `deno test` process runs pending microtasks, i.e. user code that may
+ * grant. Private to squall.
  *
  * @module
  */
@@ -25,6 +34,15 @@ import type { WaitOptions } from "./types.ts";
 
 /** setTimeout silently fires at once above this delay, so longer waits re-arm. */
 const MAX_DELAY = 2 ** 31 - 1;
+
+/** Linked in its list. */
+const WAITING = 0;
+/** Granted by `grantFirst`, not yet delivered: giving up hands it back. */
+const GRANTED = 1;
+/** Granted by `grantAll` (or finally), not yet delivered: nothing to hand back. */
+const SHARED = 2;
+/** Settled, or resolved by a delivery already on its way. */
+const DONE = 3;
 
 function noop(): void {}
 
@@ -82,8 +100,9 @@ export function checkOptions<T = never>(
 export class Waiter<T> {
   prev: Waiter<T> | null = null;
   next: Waiter<T> | null = null;
-  /** The list holding this waiter; `null` once settled. */
-  list: WaiterList<T> | null;
+  /** WAITING, GRANTED, SHARED or DONE. */
+  state: number = WAITING;
+  readonly list: WaiterList<T>;
   promise: Promise<T>;
   resolve!: (value: T) => void;
   reject!: (reason: unknown) => void;
@@ -92,7 +111,7 @@ export class Waiter<T> {
   remaining = 0;
   timeout = 0;
   signal: AbortSignal | undefined = undefined;
-  /** What the waiter brings along, e.g. a blocked putter's item. */
+  /** What the waiter brings along (a blocked putter's item), then its grant. */
   data: unknown;
 
   constructor(list: WaiterList<T>, data: unknown) {
@@ -106,63 +125,30 @@ export class Waiter<T> {
 
   /** The abort listener: the node is its own EventListenerObject. */
   handleEvent(): void {
-    const list = this.list;
-    if (list === null) return;
-    list.unlink(this);
-    this.#dropTimer();
-    const signal = this.signal as AbortSignal;
-    // The `once` listener is already gone.
-    this.signal = undefined;
-    this.#fail(signal.reason);
-  }
-
-  /** Drops the timer and abort listener of a granted waiter. */
-  disarm(): void {
-    this.#dropTimer();
-    this.#dropSignal();
+    this.list.giveUp(this, false);
   }
 
   /** Called by the timer. */
   expire(): void {
-    const list = this.list;
-    if (list === null) return;
+    if (this.state === DONE) return;
     if (this.remaining > 0) {
       const next = Math.min(this.remaining, MAX_DELAY);
       this.remaining -= next;
       const timer = setTimeout(expireWaiter, next, this);
-      if (this.list === null) clearTimeout(timer);
+      if (this.state === DONE) clearTimeout(timer);
       else this.timer = timer;
       return;
     }
     this.timer = undefined;
-    list.unlink(this);
-    this.#dropSignal();
-    if (list.rejectOnTimeout) {
-      this.#fail(
-        new TimeoutError(`${list.what} timed out after ${this.timeout} ms`),
-      );
-    } else {
-      this.data = undefined;
-      this.resolve(list.timeoutValue as T);
-    }
+    this.list.giveUp(this, true);
   }
 
-  #fail(reason: unknown): void {
-    this.data = undefined;
-    // Marked handled before it rejects: a caller that ignores the promise
-    // must not get an unhandled rejection.
-    this.promise.catch(noop);
-    this.reject(reason);
-  }
-
-  #dropTimer(): void {
+  /** Drops the timer and the abort listener. */
+  disarm(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-  }
-
-  #dropSignal(): void {
     const signal = this.signal;
     if (signal !== undefined) {
       this.signal = undefined;
@@ -175,10 +161,44 @@ function expireWaiter<T>(waiter: Waiter<T>): void {
   waiter.expire();
 }
 
+/** How a {@linkcode WaiterList} settles and delivers. */
+export interface WaiterListOptions<T> {
+  /**
+   * Resolve timed-out waiters with this value instead of rejecting them
+   * with `TimeoutError`.
+   */
+  onTimeout?: { value: T };
+  /**
+   * Deliver every grant one microtask later, in grant order, not only
+   * those of waiters with a signal. A queue uses this so that the task
+   * that handed over an item resumes before the one that receives it, as
+   * in Tornado, where `put()` returns and the getter runs on a later loop
+   * turn; a consumer that calls `taskDone()` right away then cannot finish
+   * `join()` before the producer puts its next item.
+   */
+  deferAll?: boolean;
+  /**
+   * Grants are final at once: the waiter drops its timer and abort
+   * listener at the grant (a blocked putter whose item was accepted).
+   */
+  final?: boolean;
+  /**
+   * Takes back a `grantFirst` grant whose waiter gave up before delivery.
+   * It must not throw.
+   */
+  handBack?: (value: T) => void;
+  /**
+   * The values granted are interchangeable and ordered (queue items): the
+   * waiters still waiting for delivery receive them in grant order, so a
+   * waiter that gives up hands back the LAST undelivered value and every
+   * later waiter moves up one, as if the one that gave up had never waited.
+   */
+  inOrder?: boolean;
+}
+
 /**
  * A FIFO list of waiters. `what` names the waiting call in timeout
- * messages. On timeout a waiter rejects with `TimeoutError`, or resolves
- * with `timeoutValue` when one is given.
+ * messages.
  */
 export class WaiterList<T> {
   head: Waiter<T> | null = null;
@@ -187,59 +207,115 @@ export class WaiterList<T> {
   readonly what: string;
   readonly rejectOnTimeout: boolean;
   readonly timeoutValue: T | undefined;
-  /** Granted waiters whose promises resolve in the next microtask. */
-  readonly #deliveries: Waiter<T>[] | null;
+  readonly #deferAll: boolean;
+  readonly #final: boolean;
+  readonly #handBack: ((value: T) => void) | undefined;
+  /** Undelivered values in grant order (inOrder lists only). */
+  readonly #values: T[] | null;
+  /** Granted waiters awaiting delivery, in grant order. */
+  readonly #batch: Waiter<T>[] = [];
   #flushScheduled = false;
-  readonly #flush: (() => void) | null;
+  readonly #flush: () => void;
 
-  /**
-   * With `deferGrants`, a granted waiter is settled at once (unlinked,
-   * timer and listener dropped, the value is its own) but its promise
-   * resolves one microtask later, in grant order. A queue uses this so
-   * that the task that handed over an item resumes before the one that
-   * receives it, as in Tornado, where `put()` returns and the getter runs
-   * on a later loop turn; a consumer that calls `taskDone()` right away
-   * then cannot finish `join()` before the producer puts its next item.
-   */
-  constructor(what: string, timeout?: { value: T }, deferGrants = false) {
+  constructor(what: string, options: WaiterListOptions<T> = {}) {
     this.what = what;
-    this.rejectOnTimeout = timeout === undefined;
-    this.timeoutValue = timeout?.value;
-    if (deferGrants) {
-      const deliveries: Waiter<T>[] = [];
-      this.#deliveries = deliveries;
-      this.#flush = () => {
-        // Index loop: a resolve may run user code (a thenable's `then`
-        // getter) that grants more; those join this batch.
-        for (let i = 0; i < deliveries.length; i++) {
-          const waiter = deliveries[i] as Waiter<T>;
-          const value = waiter.data as T;
-          waiter.data = undefined;
-          waiter.resolve(value);
-        }
-        deliveries.length = 0;
-        this.#flushScheduled = false;
-      };
-    } else {
-      this.#deliveries = null;
-      this.#flush = null;
-    }
+    this.rejectOnTimeout = options.onTimeout === undefined;
+    this.timeoutValue = options.onTimeout?.value;
+    this.#deferAll = options.deferAll ?? false;
+    this.#final = options.final ?? false;
+    this.#handBack = options.handBack;
+    const values: T[] | null = options.inOrder ? [] : null;
+    this.#values = values;
+    const batch = this.#batch;
+    this.#flush = () => {
+      let next = 0;
+      // Index loop: a resolve may run user code (a thenable's `then`
+      // getter) that grants more or gives up; all of it joins this batch.
+      for (let i = 0; i < batch.length; i++) {
+        const waiter = batch[i] as Waiter<T>;
+        const state = waiter.state;
+        if (state === DONE) continue; // gave up in the window
+        waiter.state = DONE;
+        waiter.disarm();
+        const value = state === GRANTED && values !== null
+          ? values[next++] as T
+          : waiter.data as T;
+        waiter.data = undefined;
+        waiter.resolve(value);
+      }
+      batch.length = 0;
+      if (values !== null) values.length = 0;
+      this.#flushScheduled = false;
+    };
   }
 
-  /** Settles a granted (already unlinked) waiter with `value`. */
-  #deliver(waiter: Waiter<T>, value: T): void {
-    waiter.disarm();
-    const deliveries = this.#deliveries;
-    if (deliveries === null) {
+  /** Grants `value` to an unlinked waiter. */
+  #grant(waiter: Waiter<T>, value: T, state: number): void {
+    if (waiter.signal === undefined && !this.#deferAll) {
+      // Cannot give up any more: final at once, at no extra cost.
+      waiter.state = DONE;
+      if (waiter.timer !== undefined) {
+        clearTimeout(waiter.timer);
+        waiter.timer = undefined;
+      }
       waiter.data = undefined;
       waiter.resolve(value);
       return;
     }
-    waiter.data = value;
-    deliveries.push(waiter);
+    if (this.#final) {
+      waiter.disarm();
+      state = SHARED;
+    }
+    waiter.state = state;
+    if (state === GRANTED && this.#values !== null) {
+      this.#values.push(value);
+      waiter.data = undefined;
+    } else {
+      waiter.data = value;
+    }
+    this.#batch.push(waiter);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flush as () => void);
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /**
+   * Settles a waiter that gave up: aborted (`timedOut` false) or timed out.
+   * A waiter still in line leaves it; one granted but not yet delivered
+   * hands its grant back. Does nothing to a settled waiter.
+   */
+  giveUp(waiter: Waiter<T>, timedOut: boolean): void {
+    const state = waiter.state;
+    if (state === DONE) return;
+    waiter.state = DONE;
+    if (state === WAITING) this.unlink(waiter);
+    const signal = waiter.signal;
+    waiter.signal = undefined;
+    if (timedOut) {
+      signal?.removeEventListener("abort", waiter);
+    } else if (waiter.timer !== undefined) {
+      // The `once` abort listener is already gone.
+      clearTimeout(waiter.timer);
+      waiter.timer = undefined;
+    }
+    let value: T | undefined;
+    if (state === GRANTED) {
+      value = this.#values !== null ? this.#values.pop() : waiter.data as T;
+    }
+    waiter.data = undefined;
+    if (!timedOut) {
+      fail(waiter, (signal as AbortSignal).reason);
+    } else if (this.rejectOnTimeout) {
+      fail(
+        waiter,
+        new TimeoutError(`${this.what} timed out after ${waiter.timeout} ms`),
+      );
+    } else {
+      waiter.resolve(this.timeoutValue as T);
+    }
+    if (state === GRANTED && this.#handBack !== undefined) {
+      this.#handBack(value as T);
     }
   }
 
@@ -294,7 +370,8 @@ export class WaiterList<T> {
       waiter.remaining = timeout - first;
       const timer = setTimeout(expireWaiter, first, waiter);
       // Settled while the timer was being armed: nothing may outlive it.
-      if (waiter.list === null) clearTimeout(timer);
+      // (A waiter granted but not yet delivered keeps it until delivery.)
+      if (waiter.state === DONE) clearTimeout(timer);
       else waiter.timer = timer;
     }
     return waiter.promise;
@@ -308,7 +385,6 @@ export class WaiterList<T> {
     if (next === null) this.tail = prev;
     else next.prev = prev;
     waiter.prev = waiter.next = null;
-    waiter.list = null;
     this.size--;
   }
 
@@ -317,11 +393,14 @@ export class WaiterList<T> {
     const waiter = this.head;
     if (waiter === null) return false;
     this.unlink(waiter);
-    this.#deliver(waiter, value);
+    this.#grant(waiter, value, GRANTED);
     return true;
   }
 
-  /** Grants `value` to every waiter present now, in FIFO order. */
+  /**
+   * Grants `value` to every waiter present now, in FIFO order. These
+   * grants hand nothing back: everyone in line was served.
+   */
   grantAll(value: T): void {
     let waiter = this.head;
     this.head = this.tail = null;
@@ -329,9 +408,15 @@ export class WaiterList<T> {
     while (waiter !== null) {
       const next = waiter.next;
       waiter.prev = waiter.next = null;
-      waiter.list = null;
-      this.#deliver(waiter, value);
+      this.#grant(waiter, value, SHARED);
       waiter = next;
     }
   }
+}
+
+function fail<T>(waiter: Waiter<T>, reason: unknown): void {
+  // Marked handled before it rejects: a caller that ignores the promise
+  // must not get an unhandled rejection.
+  waiter.promise.catch(noop);
+  waiter.reject(reason);
 }

@@ -24,7 +24,10 @@ import type { Releaser, WaitOptions } from "./types.ts";
 export class Condition {
   #lock: Lock | undefined;
   readonly #waiters = new WaiterList<boolean>("Condition.wait()", {
-    value: false,
+    onTimeout: { value: false },
+    // A waiter gave up between notify() and delivery: the notification
+    // wakes the next one instead, so notify(n) wakes n live waiters.
+    handBack: () => this.#waiters.grantFirst(true),
   });
 
   /**
@@ -66,7 +69,9 @@ export class Condition {
    *
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `true` when notified, `false` when the timeout passed first.
-   * Rejects with `signal.reason` when aborted.
+   * Rejects with `signal.reason` when aborted. A waiter with a signal is
+   * woken one microtask after `notify()`; if the signal aborts in between,
+   * it rejects and the notification passes to the next waiter.
    *
    * @example Time out
    * ```ts

@@ -24,7 +24,7 @@ const TRUE: Promise<boolean> = Promise.resolve(true);
 export class Event {
   #set = false;
   readonly #waiters = new WaiterList<boolean>("Event.wait()", {
-    value: false,
+    onTimeout: { value: false },
   });
 
   /**
@@ -111,7 +111,9 @@ export class Event {
    *
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `true` once set, `false` when the timeout passed first.
-   * Rejects with `signal.reason` when aborted.
+   * Rejects with `signal.reason` when aborted, also when the abort comes
+   * after `set()` but before the wait resolved (a waiter with a signal is
+   * woken one microtask later); the event stays set.
    *
    * @example Wait with a timeout
    * ```ts

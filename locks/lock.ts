@@ -34,7 +34,13 @@ import type { Releaser, WaitOptions } from "./types.ts";
  */
 export class Lock {
   #holder: Releaser | null = null;
-  readonly #waiters = new WaiterList<Releaser>("Lock.acquire()");
+  readonly #waiters = new WaiterList<Releaser>("Lock.acquire()", {
+    // A waiter gave up between grant and delivery: unless the hold already
+    // ended (a bare `release()` in between), the next waiter gets the lock.
+    handBack: (releaser) => {
+      if (this.#holder === releaser) this.#handOff();
+    },
+  });
 
   /**
    * The releaser of one hold. Declared inside Lock so it can check that
@@ -110,9 +116,11 @@ export class Lock {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The releaser of this hold. Rejects with `TimeoutError` on
    * timeout and with `signal.reason` when aborted; a waiter that gave up
-   * never gets the lock later. Once the lock was handed to a waiter, an
-   * abort arriving later (even in the same turn) no longer applies: the
-   * waiter holds the lock and must release it.
+   * never gets the lock later. A waiter with a signal receives the lock
+   * one microtask after it was handed over; if the signal aborts in
+   * between (say, in the same turn as the `release()`), the waiter rejects
+   * and the lock passes to the next one. Once it resolved, the waiter
+   * holds the lock and must release it, whatever the signal does.
    *
    * @example Give up after a timeout
    * ```ts

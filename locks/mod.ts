@@ -8,8 +8,11 @@
  *
  * Every wait takes `{ timeout, signal }` ({@linkcode WaitOptions}; times in
  * milliseconds), waiters are served strictly first-come first-served, and a
- * waiter that timed out or was aborted is gone at once. Nothing here uses
- * the Deno namespace, so the module also runs on Node, Bun and in browsers.
+ * waiter that timed out or was aborted is gone at once. A grant is final
+ * only once delivered: a waiter with a signal receives it one microtask
+ * later, and if it aborts in between (in the same turn as a `release()`,
+ * say) the lock, permit or notification passes to the next waiter instead
+ * of being lost. Nothing here uses the Deno namespace, so the module also runs on Node, Bun and in browsers.
  *
  * @example Serialize access with a lock
  * ```ts

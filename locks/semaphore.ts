@@ -42,6 +42,8 @@ function checkCount(value: unknown, what: string): number {
   return value;
 }
 
+let setBound: (semaphore: Semaphore, max: number) => void;
+
 /**
  * A counter of permits (Tornado's `tornado.locks.Semaphore`): `acquire()`
  * takes one, waiting first-come first-served while none is left, and
@@ -68,7 +70,21 @@ function checkCount(value: unknown, what: string): number {
  */
 export class Semaphore {
   #value: number;
-  readonly #waiters = new WaiterList<Releaser>("Semaphore.acquire()");
+  /** BoundedSemaphore's bound: a handed-back permit never goes above it. */
+  #max = Infinity;
+  readonly #waiters = new WaiterList<Releaser>("Semaphore.acquire()", {
+    // A waiter gave up between grant and delivery: its permit moves on. At
+    // the bound, an extra bare release() already took its place.
+    handBack: () => {
+      if (this.#value < this.#max) this.#give();
+    },
+  });
+
+  static {
+    setBound = (semaphore, max) => {
+      semaphore.#max = max;
+    };
+  }
 
   /**
    * Constructs a new {@linkcode Semaphore}.
@@ -124,7 +140,10 @@ export class Semaphore {
    *
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The releaser that gives this permit back. Rejects with
-   * `TimeoutError` on timeout and with `signal.reason` when aborted.
+   * `TimeoutError` on timeout and with `signal.reason` when aborted. A
+   * waiter with a signal receives its permit one microtask after it was
+   * handed over; if the signal aborts in between, the waiter rejects and
+   * the permit goes to the next waiter (or back to the count).
    *
    * @example Fail at once when no permit is left
    * ```ts
@@ -167,6 +186,11 @@ export class Semaphore {
    * ```
    */
   release(): void {
+    this.#give();
+  }
+
+  /** Hands a permit to the first waiter, or adds it to the count. */
+  #give(): void {
     if (this.#waiters.head === null) {
       this.#value++;
       return;
@@ -204,6 +228,7 @@ export class BoundedSemaphore extends Semaphore {
   constructor(value = 1) {
     super(value);
     this.#initial = value;
+    setBound(this, value);
   }
 
   /**

@@ -16,6 +16,13 @@ export interface ItemStore<T> {
   push(item: T): void;
   /** Removes and returns the next item; only called when `size > 0`. */
   take(): T;
+  /**
+   * Puts back an item granted to a getter that gave up before delivery.
+   * Every item in the store arrived after it, so it goes where it would be
+   * had it never left: taken before them (FIFO), under them (LIFO), ahead
+   * of its ties (priority). Never throws.
+   */
+  putBack(item: T): void;
 }
 
 /** Filled in by Queue's static block: replaces a queue's store. */
@@ -59,6 +66,13 @@ export class FifoStore<T> implements ItemStore<T> {
     return item;
   }
 
+  putBack(item: T): void {
+    if (this.#size === this.#buf.length) this.#resize(this.#buf.length * 2);
+    this.#head = (this.#head - 1) & this.#mask;
+    this.#buf[this.#head] = item;
+    this.#size++;
+  }
+
   #resize(capacity: number): void {
     const old = this.#buf;
     const buf: (T | undefined)[] = new Array(capacity).fill(undefined);
@@ -85,6 +99,12 @@ export class LifoStore<T> implements ItemStore<T> {
 
   take(): T {
     return this.#items.pop() as T;
+  }
+
+  putBack(item: T): void {
+    // At the bottom: rare and small (only items put in the same turn lie
+    // above it), so the O(n) shift is fine.
+    this.#items.unshift(item);
   }
 }
 
@@ -145,6 +165,8 @@ export class HeapStore<T> implements ItemStore<T> {
   #items: T[] = [];
   #seqs: number[] = [];
   #counter = 0;
+  /** Insertion numbers for put-back items: below every other one. */
+  #backCounter = 0;
   #path: number[] = [];
   readonly #compare: (a: T, b: T) => number;
 
@@ -162,17 +184,35 @@ export class HeapStore<T> implements ItemStore<T> {
   }
 
   push(item: T): void {
+    this.#insert(item, this.#counter, false);
+    this.#counter++;
+  }
+
+  putBack(item: T): void {
+    // Each put-back item was granted before those put back earlier in the
+    // same turn, so a decreasing number keeps their tie order. If the
+    // comparator throws on it, it goes to the top: never lost, and the
+    // order of the other items is unaffected.
+    this.#insert(item, --this.#backCounter, true);
+  }
+
+  #insert(item: T, seq: number, forgiving: boolean): void {
     const items = this.#items;
     const seqs = this.#seqs;
-    const seq = this.#counter;
     const end = items.length;
     let slot = end;
     while (slot > 0) {
       const parent = (slot - 1) >>> 1;
-      if (!this.#before(item, seq, items[parent] as T, seqs[parent]!)) break;
+      let before: boolean;
+      try {
+        before = this.#before(item, seq, items[parent] as T, seqs[parent]!);
+      } catch (err) {
+        if (!forgiving) throw err;
+        before = true;
+      }
+      if (!before) break;
       slot = parent;
     }
-    this.#counter++;
     items.push(item);
     seqs.push(seq);
     for (let i = end; i > slot;) {

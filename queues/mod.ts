@@ -7,8 +7,10 @@
  * {@linkcode QueueFull} errors of their non-waiting methods.
  *
  * Every wait takes `{ timeout, signal }` (times in milliseconds); waiting
- * getters and putters are served first-come first-served. Nothing here uses
- * the Deno namespace, so the module also runs on Node, Bun and in browsers.
+ * getters and putters are served first-come first-served. An item reaches a
+ * waiting getter one microtask after the `put()`; a getter that aborts in
+ * between rejects and the item goes to the next getter or back to the
+ * queue, never lost. Nothing here uses the Deno namespace, so the module also runs on Node, Bun and in browsers.
  *
  * @example Bounded work queue with two workers
  * ```ts

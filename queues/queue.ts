@@ -49,9 +49,19 @@ function notDone<T>(value: T): IteratorResult<T> {
 export class Queue<T> implements AsyncIterable<T> {
   readonly #maxsize: number;
   #store: ItemStore<T> = new FifoStore<T>();
-  // Deferred grants: the task handing over an item resumes first.
-  readonly #getters = new WaiterList<T>("Queue.get()", undefined, true);
-  readonly #putters = new WaiterList<void>("Queue.put()", undefined, true);
+  // Deferred grants: the task handing over an item resumes first. An item
+  // granted to a getter that gives up before delivery comes back (#putBack);
+  // a blocked putter's item is in the queue from its grant on, so that
+  // grant is final.
+  readonly #getters = new WaiterList<T>("Queue.get()", {
+    deferAll: true,
+    inOrder: true,
+    handBack: (item) => this.#putBack(item),
+  });
+  readonly #putters = new WaiterList<void>("Queue.put()", {
+    deferAll: true,
+    final: true,
+  });
   readonly #joiners = new WaiterList<void>("Queue.join()");
   #unfinished = 0;
 
@@ -182,7 +192,10 @@ export class Queue<T> implements AsyncIterable<T> {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns Resolves once the item is in the queue (or handed to a
    * waiting getter). Rejects with `TimeoutError` on timeout and with
-   * `signal.reason` when aborted; the item is then not added.
+   * `signal.reason` when aborted; the item is then not added. A blocked
+   * put whose item was already moved into the queue resolves even if its
+   * signal aborts before the promise settles: the item stays, so the
+   * outcome tells the truth.
    *
    * @example Time out on a full queue
    * ```ts
@@ -255,8 +268,11 @@ export class Queue<T> implements AsyncIterable<T> {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The item. Rejects with `TimeoutError` on timeout and with
    * `signal.reason` when aborted; that getter then never takes an item.
-   * Once an item was handed to this getter, a later abort (even in the
-   * same turn) no longer applies, so the item is never lost.
+   * An item is delivered one microtask after it was handed over; if the
+   * signal aborts in between (say, in the same turn as the `put()`), the
+   * getter rejects and the item goes to the next getter, or back to the
+   * head of the queue, as if this getter had never waited. An abort after
+   * delivery changes nothing.
    *
    * @example Wait for an item
    * ```ts
@@ -266,6 +282,20 @@ export class Queue<T> implements AsyncIterable<T> {
    * const queue = new Queue<string>();
    * setTimeout(() => queue.putNowait("late"), 1);
    * assert.equal(await queue.get({ timeout: 1000 }), "late");
+   * ```
+   *
+   * @example An abort in the same turn as the put loses nothing
+   * ```ts
+   * import { Queue } from "@squall/io/queues";
+   * import assert from "node:assert/strict";
+   *
+   * const queue = new Queue<string>();
+   * const controller = new AbortController();
+   * const gaveUp = queue.get({ signal: controller.signal });
+   * queue.putNowait("x"); // handed to the getter ...
+   * controller.abort(new Error("gave up")); // ... which no longer listens
+   * await assert.rejects(gaveUp, /gave up/);
+   * assert.equal(queue.getNowait(), "x");
    * ```
    */
   get(options?: WaitOptions): Promise<T> {
@@ -305,6 +335,15 @@ export class Queue<T> implements AsyncIterable<T> {
       throw new QueueEmpty("Cannot get without waiting: the queue is empty");
     }
     return this.#take();
+  }
+
+  /**
+   * Takes back an item from a getter that gave up before it was delivered:
+   * the next getter gets it, or it goes back to the head of the queue.
+   */
+  #putBack(item: T): void {
+    if (this.#getters.head !== null) this.#getters.grantFirst(item);
+    else this.#store.putBack(item);
   }
 
   /** Takes the next item; a blocked putter's item moves in first. */

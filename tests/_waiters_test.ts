@@ -23,6 +23,8 @@ interface Entry {
   abort?: (reason: unknown) => void;
   listeners?: () => number;
   expected: Expected;
+  /** Set while granted but not yet delivered. */
+  granted?: { value: number; all: boolean } | undefined;
 }
 
 /** Walks the list both ways and checks the links against the model. */
@@ -42,31 +44,84 @@ function checkLinks(list: WaiterList<number>, pending: Entry[]): void {
 }
 
 for (
-  const [label, timeoutValue, deferGrants] of [
-    ["rejecting", undefined, false],
-    ["resolving", -1, false],
-    ["rejecting, deferred grants", undefined, true],
+  const [label, timeoutValue, deferAll, inOrder] of [
+    ["rejecting", undefined, false, false],
+    ["resolving", -1, false, false],
+    ["rejecting, every grant deferred, values in order", undefined, true, true],
+    ["resolving, every grant deferred", -1, true, false],
   ] as const
 ) {
-  Deno.test(`WaiterList (${label} on timeout): randomized operations match a FIFO model`, async () => {
+  Deno.test(`WaiterList (${label} on timeout): randomized operations match a model with a delivery window`, async () => {
     await withFakeTime(async (clock) => {
       const random = seededRandom(label.length * 1000 + 7);
-      const list = new WaiterList<number>(
-        "Test.wait()",
-        timeoutValue === undefined ? undefined : { value: timeoutValue },
-        deferGrants,
-      );
+      // The model. `pending`: in line; `window`: granted, not yet
+      // delivered (they can still give up); `windowValues`: for an
+      // in-order list, the undelivered grantFirst values in grant order.
       const all: Entry[] = [];
       let pending: Entry[] = [];
+      let window: Entry[] = [];
+      let windowValues: number[] = [];
+      const returned: number[] = [];
+      const modelReturned: number[] = [];
       let nextId = 0;
       let nextValue = 1000;
-      const settle = (entry: Entry, expected: Expected) => {
-        entry.expected = expected;
-        pending = pending.filter((e) => e !== entry);
+      const canGiveUpLate = (e: Entry) => deferAll || e.abort !== undefined;
+      const modelGrant = (e: Entry, value: number, all: boolean) => {
+        pending = pending.filter((x) => x !== e);
+        if (canGiveUpLate(e)) {
+          e.granted = { value, all };
+          if (inOrder && !all) windowValues.push(value);
+          window.push(e);
+        } else {
+          e.expected = { kind: "granted", value };
+        }
       };
+      // Like Lock, Semaphore, Condition and Queue, the hook passes a grant
+      // handed back to the next waiter in line, if any.
+      const list: WaiterList<number> = new WaiterList<number>("Test.wait()", {
+        ...(timeoutValue === undefined
+          ? {}
+          : { onTimeout: { value: timeoutValue } }),
+        deferAll,
+        inOrder,
+        handBack: (value) => {
+          if (!list.grantFirst(value)) returned.push(value);
+        },
+      });
+      /** A waiter gave up; returns nothing, updates the model. */
+      const modelGiveUp = (e: Entry, expected: Expected) => {
+        e.expected = expected;
+        if (pending.includes(e)) {
+          pending = pending.filter((x) => x !== e);
+          return;
+        }
+        const grant = e.granted!;
+        window = window.filter((x) => x !== e);
+        e.granted = undefined;
+        if (grant.all) return; // grantAll: nothing to hand back
+        const value = inOrder ? windowValues.pop()! : grant.value;
+        const head = pending[0];
+        if (head) modelGrant(head, value, false);
+        else modelReturned.push(value);
+      };
+      const modelDeliver = () => {
+        let next = 0;
+        for (const e of window) {
+          const { value, all } = e.granted!;
+          e.granted = undefined;
+          e.expected = {
+            kind: "granted",
+            value: inOrder && !all ? windowValues[next++]! : value,
+          };
+        }
+        assert.equal(next, inOrder ? windowValues.length : 0);
+        window = [];
+        windowValues = [];
+      };
+      const kinds = new Set<string>();
       for (let step = 0; step < 3000; step++) {
         const r = random();
-        if (r < 0.4) {
+        if (r < 0.35) {
           const id = nextId++;
           const withTimeout = random() < 0.5;
           const withSignal = random() < 0.5;
@@ -100,48 +155,70 @@ for (
           } else {
             pending.push(entry);
           }
-        } else if (r < 0.55) {
-          const candidates = pending.filter((e) => e.abort);
+        } else if (r < 0.5) {
+          // Abort one in line or one in the delivery window.
+          const candidates = [...pending, ...window].filter((e) => e.abort);
           const victim = candidates[Math.floor(random() * candidates.length)];
           if (victim) {
+            if (victim.granted) kinds.add("aborted in the window");
             const reason = { step };
             victim.abort!(reason);
-            settle(victim, { kind: "aborted", reason });
+            modelGiveUp(victim, { kind: "aborted", reason });
             // Aborting twice, or after settling, changes nothing.
             victim.abort!({ again: step });
           }
-        } else if (r < 0.75) {
+        } else if (r < 0.68) {
           const value = nextValue++;
           const head = pending[0];
           assert.equal(list.grantFirst(value), head !== undefined);
-          if (head) {
-            settle(head, { kind: "granted", value });
-            // Give-up after the grant in the same turn is too late.
-            head.abort?.({ late: step });
-          }
-        } else if (r < 0.78) {
+          if (head) modelGrant(head, value, false);
+        } else if (r < 0.71) {
           const value = nextValue++;
           list.grantAll(value);
-          for (const e of [...pending]) settle(e, { kind: "granted", value });
+          for (const e of [...pending]) modelGrant(e, value, true);
+        } else if (r < 0.82) {
+          // Deliver: the microtask checkpoint after the turn.
+          await flush();
+          if (window.length > 0) kinds.add("delivered");
+          modelDeliver();
+          // An abort after delivery changes nothing.
+          for (const e of all) {
+            if (e.expected.kind === "granted") e.abort?.({ late: step });
+          }
         } else {
-          clock.tick(Math.floor(random() * 10));
-          for (const e of [...pending]) {
-            if (e.deadline <= clock.now) settle(e, { kind: "timeout" });
+          // A synchronous fake tick can fire timers inside the window.
+          const to = clock.now + Math.floor(random() * 10);
+          clock.tick(to - clock.now);
+          const due = [...pending, ...window]
+            .filter((e) => e.deadline <= to)
+            .sort((x, y) => x.deadline - y.deadline || x.id - y.id);
+          for (const e of due) {
+            // Re-check: a hand-back may have moved it into the window.
+            if (!pending.includes(e) && !window.includes(e)) continue;
+            if (e.granted) kinds.add("timed out in the window");
+            modelGiveUp(e, { kind: "timeout" });
           }
         }
         checkLinks(list, pending);
+        assert.deepEqual(returned, modelReturned, "handed back with no taker");
         assert.equal(
           clock.countTimers(),
-          pending.filter((e) => e.deadline !== Infinity).length,
-          "exactly the pending waiters with a timeout hold a timer",
+          [...pending, ...window].filter((e) => e.deadline !== Infinity)
+            .length,
+          "exactly the waiters in line or in the window hold a timer",
         );
+        for (const e of window) {
+          if (e.listeners) {
+            assert.equal(e.listeners(), 1, "the window keeps the listener");
+          }
+        }
       }
       list.grantAll(-2);
-      for (const e of [...pending]) settle(e, { kind: "granted", value: -2 });
+      for (const e of [...pending]) modelGrant(e, -2, true);
+      await flush();
+      modelDeliver();
       checkLinks(list, []);
       assert.equal(clock.countTimers(), 0);
-      await flush();
-      const kinds = new Set<string>();
       for (const e of all) {
         const got = await outcome(e.promise);
         const want = e.expected;
@@ -167,16 +244,24 @@ for (
           assert.equal(e.listeners(), 0, "abort listener removed");
         }
       }
-      assert.deepEqual([...kinds].sort(), ["aborted", "granted", "timeout"]);
+      // Every path was exercised, including both give-ups in the window.
+      assert.deepEqual([...kinds].sort(), [
+        "aborted",
+        "aborted in the window",
+        "delivered",
+        "granted",
+        "timed out in the window",
+        "timeout",
+      ]);
+      assert.ok(returned.length > 0, "some grants found no taker");
     });
   });
 }
 
-Deno.test("WaiterList: deferred grants settle at once but resolve a microtask later, in order", async () => {
-  const list = new WaiterList<string>("Test.wait()", undefined, true);
-  const ctl = new AbortController();
+Deno.test("WaiterList: deferred grants resolve a microtask later, in grant order", async () => {
+  const list = new WaiterList<string>("Test.wait()", { deferAll: true });
   const log: string[] = [];
-  const a = list.wait({ signal: ctl.signal, timeout: 1000 }).then((v) => {
+  const a = list.wait({ timeout: 1000 }).then((v) => {
     log.push(`a ${v}`);
   });
   const b = list.wait(undefined).then((v) => {
@@ -184,7 +269,6 @@ Deno.test("WaiterList: deferred grants settle at once but resolve a microtask la
   });
   list.grantFirst("one");
   assert.equal(list.size, 1, "unlinked at once");
-  ctl.abort(new Error("too late")); // a was granted: the abort does nothing
   list.grantAll("two");
   assert.equal(list.size, 0);
   // Queued after the delivery microtask but before the waiters' reactions.
@@ -195,6 +279,62 @@ Deno.test("WaiterList: deferred grants settle at once but resolve a microtask la
     "a one",
     "b two",
   ]);
+});
+
+Deno.test("WaiterList: a waiter without a signal is resolved at the grant itself", async () => {
+  const list = new WaiterList<string>("Test.wait()");
+  const log: string[] = [];
+  const p = list.wait({ timeout: 1000 }).then((v) => log.push(v));
+  const q = list.wait({ signal: new AbortController().signal }).then((v) =>
+    log.push(v)
+  );
+  list.grantFirst("sync");
+  list.grantFirst("deferred");
+  queueMicrotask(() => log.push("microtask"));
+  await Promise.all([p, q]);
+  // The synchronous grant's reaction runs before a later-queued
+  // microtask; the deferred one only after the delivery microtask.
+  assert.deepEqual(log, ["sync", "microtask", "deferred"]);
+});
+
+Deno.test("WaiterList: giving up in the delivery window hands the grant back once", async () => {
+  const back: string[] = [];
+  const list = new WaiterList<string>("Test.wait()", {
+    handBack: (v) => back.push(v),
+  });
+  const { controller, signal, listeners } = countingSignal();
+  const a = list.wait({ signal, timeout: 1000 });
+  list.grantFirst("one");
+  assert.equal(listeners(), 1, "kept until delivery");
+  const reason = new Error("gave up");
+  controller.abort(reason);
+  controller.abort(new Error("again"));
+  assert.deepEqual(back, ["one"]);
+  await assert.rejects(a, (e) => e === reason);
+  assert.equal(listeners(), 0);
+  // grantAll hands nothing back.
+  const ctl = new AbortController();
+  const b = list.wait({ signal: ctl.signal });
+  list.grantAll("two");
+  ctl.abort();
+  await assert.rejects(b, { name: "AbortError" });
+  assert.deepEqual(back, ["one"]);
+});
+
+Deno.test("WaiterList: a final grant ignores an abort in the window", async () => {
+  const back: string[] = [];
+  const list = new WaiterList<string>("Test.wait()", {
+    deferAll: true,
+    final: true,
+    handBack: (v) => back.push(v),
+  });
+  const { controller, signal, listeners } = countingSignal();
+  const a = list.wait({ signal, timeout: 1000 });
+  list.grantFirst("kept");
+  assert.equal(listeners(), 0, "dropped at the grant");
+  controller.abort();
+  assert.equal(await a, "kept");
+  assert.deepEqual(back, []);
 });
 
 Deno.test("WaiterList: a waiter settled while its timer is armed keeps no timer", async () => {
@@ -240,7 +380,9 @@ Deno.test("checkOptions: accepts good options and rejects bad ones without throw
 });
 
 Deno.test("WaiterList: negative timeouts settle at once like timeout 0", async () => {
-  const list = new WaiterList<boolean>("Test.wait()", { value: false });
+  const list = new WaiterList<boolean>("Test.wait()", {
+    onTimeout: { value: false },
+  });
   assert.equal(await list.wait({ timeout: -3 }), false);
   assert.equal(list.size, 0);
   const rejecting = new WaiterList<boolean>("Test.wait()");

@@ -155,20 +155,71 @@ for (const [name, make] of acquirables) {
     (await lock.acquire({ timeout: 0 })).release();
   });
 
-  Deno.test(`${name}: release and abort of the next waiter in one turn keeps the grant`, async () => {
+  Deno.test(`${name}: release and abort of the next waiter in one turn passes to the one after`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const second = countingSignal();
+    const third = countingSignal();
+    const got: string[] = [];
+    const w2 = lock.acquire({ signal: second.signal });
+    const w3 = lock.acquire({ signal: third.signal }).then(
+      (r) => (got.push("w3"), r),
+    );
+    const w4 = lock.acquire().then((r) => (got.push("w4"), r));
+    const reason = new Error("w2 gave up");
+    held.release(); // handed to w2, not yet delivered ...
+    second.controller.abort(reason); // ... so w2 can still give it back
+    assert.equal(second.listeners(), 0);
+    const r2 = await outcome(w2);
+    assert.ok(!r2.ok && r2.error === reason, "rejects with the exact reason");
+    const r3 = await w3;
+    assert.deepEqual(got, ["w3"], "w3 holds it, w4 still waits");
+    assert.equal(third.listeners(), 0, "delivery dropped w3's listener");
+    assert.equal(lock.waiters, 1);
+    await assert.rejects(lock.acquire({ timeout: 0 }), TimeoutError);
+    r3.release(); // no over-release: the hand-back did not add a permit
+    (await w4).release();
+    assert.deepEqual(got, ["w3", "w4"]);
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+
+  Deno.test(`${name}: an abort after delivery leaves the grant with the waiter`, async () => {
     const lock = make();
     const held = await lock.acquire();
     const { controller, signal, listeners } = countingSignal();
     const next = lock.acquire({ signal });
-    const after = lock.acquire();
-    held.release(); // granted to `next` ...
-    controller.abort(new Error("too late")); // ... which keeps it
+    const after = lock.acquire({ signal: new AbortController().signal });
+    held.release();
+    const r = await next; // delivered
     assert.equal(listeners(), 0);
-    const r = await outcome(next);
-    assert.ok(r.ok, "the granted waiter keeps the lock");
-    assert.equal(await isPending(after), true);
-    r.value.release();
+    controller.abort(new Error("too late"));
+    await null;
+    assert.equal(await isPending(after), true, "nothing was handed back");
+    await assert.rejects(lock.acquire({ timeout: 0 }), TimeoutError);
+    r.release();
     (await after).release();
+  });
+
+  Deno.test(`${name}: a timer firing between grant and delivery hands the grant on`, async () => {
+    // Real timers cannot fire inside that window; a synchronous fake
+    // clock.tick() can, and counts as giving up.
+    await withFakeTime(async (clock) => {
+      const lock = make();
+      const held = await lock.acquire();
+      const next = lock.acquire({
+        timeout: 50,
+        signal: new AbortController().signal,
+      });
+      const after = lock.acquire({ timeout: 100 });
+      clock.tick(49);
+      held.release();
+      clock.tick(1);
+      await assert.rejects(next, /timed out after 50 ms/);
+      const r = await after;
+      assert.equal(clock.countTimers(), 0);
+      assert.equal(lock.waiters, 0);
+      r.release();
+    });
   });
 
   Deno.test(`${name}: abort of the next waiter and release in one turn passes to the one after`, async () => {
@@ -321,6 +372,59 @@ Deno.test("Event: wait resolves false on timeout, at once for timeout 0", async 
   });
 });
 
+Deno.test("Lock: a bare release() inside the delivery window is not undone by a later abort", async () => {
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const ctl2 = new AbortController();
+  const w2 = lock.acquire({ signal: ctl2.signal });
+  const w3 = lock.acquire({ signal: new AbortController().signal });
+  const w4 = lock.acquire();
+  held.release(); // to w2 ...
+  lock.release(); // ... whose hold ends before delivery: to w3
+  ctl2.abort("w2 gave up"); // w2's hold is over: nothing to hand back
+  await assert.rejects(w2, (e) => e === "w2 gave up");
+  const r3 = await w3;
+  assert.equal(await isPending(w4), true, "w3 holds the lock alone");
+  r3.release();
+  (await w4).release();
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Semaphore: two releases and an abort in one turn wake the next two live waiters", async () => {
+  const sem = new BoundedSemaphore(2);
+  const [p1, p2] = [await sem.acquire(), await sem.acquire()];
+  const ctl = new AbortController();
+  const w1 = sem.acquire({ signal: ctl.signal });
+  const w2 = sem.acquire({ signal: new AbortController().signal });
+  const w3 = sem.acquire();
+  const w4 = sem.acquire({ timeout: 1000 });
+  p1.release();
+  p2.release();
+  ctl.abort("w1 gave up");
+  await assert.rejects(w1, (e) => e === "w1 gave up");
+  const [r2, r3] = await Promise.all([w2, w3]);
+  assert.equal(sem.value, 0);
+  assert.equal(await isPending(w4), true);
+  r2.release();
+  (await w4).release();
+  r3.release();
+  assert.equal(sem.value, 2);
+  assert.throws(() => sem.release(), RangeError);
+});
+
+Deno.test("BoundedSemaphore: a hand-back never lifts the value above the bound", async () => {
+  const sem = new BoundedSemaphore(1);
+  const held = await sem.acquire();
+  const ctl = new AbortController();
+  const w = sem.acquire({ signal: ctl.signal });
+  held.release(); // the permit goes to w ...
+  sem.release(); // ... so this extra bare release is not caught yet
+  ctl.abort(); // w gives its permit back: already at the bound
+  await assert.rejects(w, { name: "AbortError" });
+  assert.equal(sem.value, 1);
+  assert.throws(() => sem.release(), RangeError);
+});
+
 Deno.test("Event: aborting one of three waiters rejects only it", async () => {
   const event = new Event();
   const { controller, signal, listeners } = countingSignal();
@@ -335,13 +439,25 @@ Deno.test("Event: aborting one of three waiters rejects only it", async () => {
   assert.ok(!rb.ok && rb.error === reason);
   event.set();
   assert.deepEqual(await Promise.all([a, c]), [true, true]);
-  // set + abort in the same turn: the waiter keeps `true`.
-  event.clear();
+});
+
+Deno.test("Event: an abort in the same turn as set() rejects; after delivery it changes nothing", async () => {
+  const event = new Event();
   const ctl = new AbortController();
-  const d = event.wait({ signal: ctl.signal });
+  const { controller, signal, listeners } = countingSignal();
+  const a = event.wait();
+  const b = event.wait({ signal: ctl.signal });
+  const c = event.wait({ signal });
   event.set();
-  ctl.abort();
-  assert.equal(await d, true);
+  const reason = new Error("b stopped listening");
+  ctl.abort(reason);
+  await assert.rejects(b, (e) => e === reason);
+  assert.deepEqual(await Promise.all([a, c]), [true, true]);
+  assert.equal(event.isSet(), true, "the event stays set");
+  assert.equal(listeners(), 0, "delivery dropped c's listener");
+  controller.abort(); // after delivery: nothing happens
+  assert.equal(await c, true);
+  assert.equal(event.waiters, 0);
 });
 
 Deno.test("Condition: notify wakes waiters in FIFO order, n at a time", async () => {
@@ -389,6 +505,49 @@ Deno.test("Condition: timed-out and aborted waiters never consume a notification
     cond.notify(1);
     assert.equal(await d, true);
   });
+});
+
+Deno.test("Condition: notify(1) and an abort of the woken waiter in one turn wake the next", async () => {
+  const cond = new Condition();
+  const first = countingSignal();
+  const woken: string[] = [];
+  const a = cond.wait({ signal: first.signal });
+  const b = cond.wait({ signal: new AbortController().signal }).then(
+    (v) => (woken.push("b"), v),
+  );
+  const c = cond.wait().then((v) => (woken.push("c"), v));
+  cond.notify(1);
+  const reason = new Error("a gave up");
+  first.controller.abort(reason);
+  await assert.rejects(a, (e) => e === reason);
+  assert.equal(await b, true);
+  assert.deepEqual(woken, ["b"], "exactly one live waiter woke");
+  assert.equal(first.listeners(), 0);
+  assert.equal(cond.waiters, 1);
+  // notifyAll serves everyone present: an abort passes nothing on.
+  const ctl = new AbortController();
+  const d = cond.wait({ signal: ctl.signal });
+  cond.notifyAll(); // c and d
+  const e = cond.wait();
+  ctl.abort("d gave up");
+  await assert.rejects(d, (x) => x === "d gave up");
+  assert.equal(await c, true);
+  assert.equal(await isPending(e), true);
+  cond.notify();
+  assert.equal(await e, true);
+});
+
+Deno.test("Condition: an abort after the notification was delivered changes nothing", async () => {
+  const cond = new Condition();
+  const ctl = new AbortController();
+  const a = cond.wait({ signal: ctl.signal });
+  const b = cond.wait();
+  cond.notify(1);
+  assert.equal(await a, true);
+  ctl.abort();
+  assert.equal(await isPending(b), true, "no notification passed on");
+  cond.notify();
+  assert.equal(await b, true);
 });
 
 Deno.test("Condition: needs no lock to wait; its lock backs acquire/release", async () => {

@@ -182,33 +182,181 @@ Deno.test("Queue: aborting the middle of three putters removes only its item", a
   assert.throws(() => q.getNowait(), QueueEmpty);
 });
 
-Deno.test("Queue: put and abort of the pending getter in one turn loses nothing", async () => {
-  // put first: the getter was handed x and keeps it.
+Deno.test("Queue: put and an abort of the pending getter in one turn pass the item to the next getter", async () => {
   const q = new Queue<string>();
-  const ctl = new AbortController();
-  const getter = q.get({ signal: ctl.signal });
-  q.putNowait("x");
-  ctl.abort();
-  assert.equal(await getter, "x");
+  const first = countingSignal();
+  const g1 = q.get({ signal: first.signal });
+  const g2 = q.get({ signal: new AbortController().signal });
+  const g3 = q.get();
+  q.putNowait("x"); // handed to g1, not yet delivered ...
+  const reason = new Error("g1 gave up");
+  first.controller.abort(reason); // ... so g1 gives it back
+  assert.equal(first.listeners(), 0);
+  await assert.rejects(g1, (e) => e === reason);
+  assert.equal(await g2, "x");
+  assert.equal(await isPending(g3), true);
   assert.equal(q.qsize(), 0);
-  // abort first: x stays in the queue.
-  const ctl2 = new AbortController();
-  const getter2 = q.get({ signal: ctl2.signal });
-  ctl2.abort();
-  await q.put("y");
-  await assert.rejects(getter2, { name: "AbortError" });
-  assert.equal(q.getNowait(), "y");
+  q.putNowait("y");
+  assert.equal(await g3, "y");
+  q.taskDone();
+  q.taskDone();
+  await q.join({ timeout: 0 }); // x was counted once, not twice
 });
 
-Deno.test("Queue: get and abort of the pending putter in one turn loses nothing", async () => {
+Deno.test("Queue: an abort in the same turn keeps the order, as if that getter never waited", async () => {
+  const q = new Queue<string>();
+  const ctl = new AbortController();
+  const g1 = q.get({ signal: ctl.signal });
+  const g2 = q.get();
+  const g3 = q.get({ timeout: 1000 });
+  q.putNowait("a"); // g1
+  q.putNowait("b"); // g2
+  ctl.abort();
+  await assert.rejects(g1, { name: "AbortError" });
+  // g2 moves up to "a", g3 gets "b".
+  assert.deepEqual(await Promise.all([g2, g3]), ["a", "b"]);
+});
+
+Deno.test("Queue: put and an abort of the only getter in one turn leave the item in the queue", async () => {
+  const q = new Queue<string>();
+  const ctl = new AbortController();
+  const ctl2 = new AbortController();
+  const g1 = q.get({ signal: ctl.signal });
+  const g2 = q.get({ signal: ctl2.signal });
+  q.putNowait("a"); // g1
+  q.putNowait("b"); // g2
+  q.putNowait("c"); // into the queue
+  ctl.abort("g1 gave up");
+  ctl2.abort("g2 gave up");
+  assert.equal(q.qsize(), 3);
+  await assert.rejects(g1, (e) => e === "g1 gave up");
+  await assert.rejects(g2, (e) => e === "g2 gave up");
+  assert.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [
+    "a",
+    "b",
+    "c",
+  ]);
+  // The simplest case: one getter, one item.
+  const ctl3 = new AbortController();
+  const g3 = q.get({ signal: ctl3.signal });
+  q.putNowait("x");
+  ctl3.abort();
+  assert.equal(q.qsize(), 1);
+  await assert.rejects(g3, { name: "AbortError" });
+  assert.equal(q.qsize(), 1);
+  assert.equal(q.getNowait(), "x");
+});
+
+Deno.test("Queue: items handed back in one turn may briefly exceed maxsize", async () => {
+  const q = new Queue<number>(1);
+  const ctl = new AbortController();
+  const g1 = q.get({ signal: ctl.signal });
+  const g2 = q.get({ signal: ctl.signal });
+  const p1 = q.put(1); // g1
+  const p2 = q.put(2); // g2: both puts succeed at once ...
+  ctl.abort(); // ... and both items come back
+  await Promise.all([p1, p2]);
+  await assert.rejects(g1, { name: "AbortError" });
+  await assert.rejects(g2, { name: "AbortError" });
+  assert.equal(q.qsize(), 2);
+  assert.equal(q.full(), true);
+  assert.throws(() => q.putNowait(3), QueueFull);
+  assert.deepEqual([q.getNowait(), q.getNowait()], [1, 2]);
+});
+
+Deno.test("LifoQueue: an item handed back goes under the items put after it", async () => {
+  const q = new LifoQueue<string>();
+  const ctl = new AbortController();
+  const g = q.get({ signal: ctl.signal });
+  q.putNowait("a"); // to g
+  q.putNowait("b"); // stacked
+  ctl.abort();
+  await assert.rejects(g, { name: "AbortError" });
+  // As if g never waited: a then b stacked, b on top.
+  assert.deepEqual([q.getNowait(), q.getNowait()], ["b", "a"]);
+  // Alone, it is simply the top again.
+  const ctl2 = new AbortController();
+  const g2 = q.get({ signal: ctl2.signal });
+  q.putNowait("c");
+  ctl2.abort();
+  await assert.rejects(g2, { name: "AbortError" });
+  q.putNowait("d");
+  assert.deepEqual([q.getNowait(), q.getNowait()], ["d", "c"]);
+});
+
+Deno.test("PriorityQueue: an item handed back keeps its place among ties", async () => {
+  const q = new PriorityQueue<[number, string]>();
+  const ctl = new AbortController();
+  const g1 = q.get({ signal: ctl.signal });
+  const g2 = q.get({ signal: ctl.signal });
+  q.putNowait([1, "first"]); // g1
+  q.putNowait([1, "second"]); // g2
+  q.putNowait([1, "third"]);
+  q.putNowait([0, "urgent"]);
+  ctl.abort();
+  await assert.rejects(g1, { name: "AbortError" });
+  await assert.rejects(g2, { name: "AbortError" });
+  assert.deepEqual(
+    Array.from({ length: 4 }, () => q.getNowait()[1]),
+    ["urgent", "first", "second", "third"],
+  );
+});
+
+Deno.test("PriorityQueue: an item handed back that the comparator rejects is not lost", async () => {
+  const q = new PriorityQueue<number>(0, (a, b) => {
+    if (a === 13 || b === 13) throw new Error("unlucky");
+    return a - b;
+  });
+  const ctl = new AbortController();
+  const g = q.get({ signal: ctl.signal });
+  q.putNowait(13); // to g: nothing to compare with
+  q.putNowait(5);
+  q.putNowait(1);
+  ctl.abort();
+  await assert.rejects(g, { name: "AbortError" });
+  // It cannot be ordered, so it comes first; the others keep their order.
+  assert.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [13, 1, 5]);
+});
+
+Deno.test("Queue: an abort after the item was delivered changes nothing", async () => {
+  const q = new Queue<string>();
+  const { controller, signal, listeners } = countingSignal();
+  const g = q.get({ signal });
+  q.putNowait("x");
+  assert.equal(await g, "x");
+  assert.equal(listeners(), 0, "delivery dropped the listener");
+  controller.abort();
+  await null;
+  assert.equal(q.qsize(), 0, "nothing was handed back");
+});
+
+Deno.test("Queue: a getter timer firing between grant and delivery hands the item back", async () => {
+  await withFakeTime(async (clock) => {
+    const q = new Queue<string>();
+    const g = q.get({ timeout: 10 });
+    clock.tick(9);
+    q.putNowait("x"); // granted ...
+    clock.tick(1); // ... but the fake timer fires before delivery
+    await assert.rejects(g, /Queue.get\(\) timed out after 10 ms/);
+    assert.equal(q.qsize(), 1);
+    assert.equal(clock.countTimers(), 0);
+    assert.equal(q.getNowait(), "x");
+  });
+});
+
+Deno.test("Queue: a blocked put whose item was accepted resolves even if aborted in the same turn", async () => {
   const q = new Queue<string>(1);
   q.putNowait("a");
-  const ctl = new AbortController();
-  const putter = q.put("b", { signal: ctl.signal });
+  const { controller, signal, listeners } = countingSignal();
+  const putter = q.put("b", { signal });
+  const other = q.put("c", { signal: new AbortController().signal });
   assert.equal(q.getNowait(), "a"); // b moves in now ...
-  ctl.abort(); // ... so the abort comes too late
+  controller.abort(); // ... so its put has succeeded: the abort is too late
+  assert.equal(listeners(), 0, "acceptance dropped the listener at once");
   await putter;
   assert.equal(q.getNowait(), "b");
+  await other;
+  assert.equal(q.getNowait(), "c");
 });
 
 Deno.test("Queue: an already aborted signal rejects with its reason and changes nothing", async () => {
