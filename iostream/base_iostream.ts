@@ -284,6 +284,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #inPlace = false; // the transport resolved a read with a count
   #intoBuffer = false; // the read in flight fills #rbuf's reserved space
   #lent = 0; // how much space that read was lent
+  #direct = false; // the read in flight fills the pending readInto's buffer
 
   #closed = false;
   #error: Error | null = null;
@@ -298,6 +299,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rRe: RegExp | null = null;
   #rMax = -1; // -1: no limit (a number either way keeps the field's type stable)
   #rInto: Uint8Array = EMPTY;
+  #rFilled = 0; // bytes already read straight into #rInto
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
   #lastDelimText = "";
@@ -532,7 +534,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads into `buffer` until it is full (with `partial`, as soon as at
-   * least one byte was copied).
+   * least one byte was copied). With nothing buffered, the transport reads
+   * straight into `buffer`, so a loop that reuses one buffer copies nothing
+   * and allocates nothing. If the stream closes before a non-partial read
+   * filled the buffer, the read rejects and the bytes it had received are
+   * lost.
    *
    * @param buffer Where the bytes go.
    * @param options `partial`.
@@ -566,6 +572,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     this.#rKind = INTO;
     this.#rInto = buffer;
+    this.#rFilled = 0;
     this.#rPartial = options.partial === true;
     return this.#startRead();
   }
@@ -748,9 +755,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         return this.#rPartial && size > 0 ? size : -1;
       }
       case INTO: {
-        const n = this.#rInto.length;
-        if (size >= n) return n;
-        return this.#rPartial && size > 0 ? size : -1;
+        const filled = this.#rFilled;
+        const need = this.#rInto.length - filled;
+        if (size >= need) return need;
+        return this.#rPartial && filled + size > 0 ? size : -1;
       }
       case UNTIL: {
         const delim = this.#rDelim;
@@ -809,8 +817,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #consume(pos: number): unknown {
     let value: unknown;
     if (this.#rKind === INTO) {
-      this.#rbuf.copyTo(this.#rInto, pos);
-      value = pos;
+      const filled = this.#rFilled;
+      this.#rbuf.copyTo(
+        filled === 0 ? this.#rInto : this.#rInto.subarray(filled),
+        pos,
+      );
+      value = filled + pos;
     } else {
       value = this.#rbuf.take(pos);
     }
@@ -889,8 +901,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     // read into a buffer of our own.
     const size = this.#readBufSize;
     this.#intoBuffer = this.#inPlace && size <= COALESCE_MAX;
+    // A readInto() with nothing buffered reads straight into the caller's
+    // buffer: no copy at all.
+    this.#direct = this.#inPlace && this.#rKind === INTO &&
+      this.#rbuf.size === 0 && this.#rInto.length - this.#rFilled >= 512;
     let buf: Uint8Array;
-    if (this.#intoBuffer) {
+    if (this.#direct) {
+      this.#intoBuffer = false;
+      buf = this.#rInto.subarray(this.#rFilled);
+    } else if (this.#intoBuffer) {
       buf = this.#rbuf.reserve(size, size >>> 2);
       this.#lent = buf.length;
       this.#readBuf = null;
@@ -919,6 +938,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return;
     }
     const chunkSize = this.#chunkSize;
+    if (this.#direct) {
+      if (typeof result === "number") this.#rFilled += result;
+      else {
+        this.#inPlace = false; // not in place after all: buffer this one
+        this.#rbuf.append(result, true);
+      }
+      this.#afterRead();
+      return;
+    }
     if (this.#intoBuffer) {
       let n = 0;
       if (typeof result === "number") n = result;
