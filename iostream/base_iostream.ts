@@ -1038,7 +1038,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}.
+   * promise is safe: a failure then only shows on {@linkcode error}. Large
+   * `Uint8Array`s are written from the caller's memory without a copy:
+   * leave them unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects
