@@ -284,6 +284,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #inPlace = false; // the transport resolved a read with a count
   #intoBuffer = false; // the read in flight fills #rbuf's reserved space
   #lent = 0; // how much space that read was lent
+  #direct = false; // the read in flight fills the pending readInto's buffer
 
   #closed = false;
   #error: Error | null = null;
@@ -298,6 +299,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rRe: RegExp | null = null;
   #rMax = -1; // -1: no limit (a number either way keeps the field's type stable)
   #rInto: Uint8Array = EMPTY;
+  #rFilled = 0; // bytes already read straight into #rInto
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
   #lastDelimText = "";
@@ -423,7 +425,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rKind = BYTES;
     this.#rN = n;
     this.#rPartial = options?.partial === true;
-    this.#rCb = options?.streamingCallback ?? null;
+    const cb = options?.streamingCallback ?? null;
+    this.#rCb = cb;
+    if (cb === null) {
+      const pos = this.#bytesPos(this.#rbuf.size);
+      if (pos >= 0) {
+        this.#rKind = NONE;
+        return Promise.resolve(this.#rbuf.take(pos));
+      }
+    }
     return this.#startRead();
   }
 
@@ -481,6 +491,18 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rMax = max ?? -1;
     this.#rDelim = delim;
     this.#rScanned = 0;
+    let pos: number;
+    try {
+      pos = this.#untilPos(this.#rbuf.size);
+    } catch (err) {
+      this.#clearRead();
+      this.close(err);
+      return rejected(err);
+    }
+    if (pos >= 0) {
+      this.#rKind = NONE;
+      return Promise.resolve(this.#rbuf.take(pos));
+    }
     return this.#startRead();
   }
 
@@ -532,7 +554,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads into `buffer` until it is full (with `partial`, as soon as at
-   * least one byte was copied).
+   * least one byte was copied). With nothing buffered, the transport reads
+   * straight into `buffer`, so a loop that reuses one buffer copies nothing
+   * and allocates nothing. If the stream closes before a non-partial read
+   * filled the buffer, the read rejects and the bytes it had received are
+   * lost.
    *
    * @param buffer Where the bytes go.
    * @param options `partial`.
@@ -566,6 +592,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     this.#rKind = INTO;
     this.#rInto = buffer;
+    this.#rFilled = 0;
     this.#rPartial = options.partial === true;
     return this.#startRead();
   }
@@ -741,34 +768,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #findReadPos(): number {
     const size = this.#rbuf.size;
     switch (this.#rKind) {
-      case BYTES: {
-        if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
-        const n = this.#rN;
-        if (size >= n) return n;
-        return this.#rPartial && size > 0 ? size : -1;
-      }
+      case BYTES:
+        return this.#bytesPos(size);
       case INTO: {
-        const n = this.#rInto.length;
-        if (size >= n) return n;
-        return this.#rPartial && size > 0 ? size : -1;
+        const filled = this.#rFilled;
+        const need = this.#rInto.length - filled;
+        if (size >= need) return need;
+        return this.#rPartial && filled + size > 0 ? size : -1;
       }
-      case UNTIL: {
-        const delim = this.#rDelim;
-        const max = this.#rMax;
-        if (size >= delim.length) {
-          const at = this.#rbuf.indexOf(delim, this.#rScanned);
-          if (at >= 0) {
-            const end = at + delim.length;
-            if (max >= 0 && end > max) this.#unsatisfiable();
-            return end;
-          }
-          // Next time, look only at bytes a match could still start at.
-          this.#rScanned = size - delim.length + 1;
-        }
-        // Any match from here on ends past the buffered bytes.
-        if (max >= 0 && size >= max) this.#unsatisfiable();
-        return -1;
-      }
+      case UNTIL:
+        return this.#untilPos(size);
       case REGEX: {
         const max = this.#rMax;
         if (size > 0) {
@@ -790,6 +799,33 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
   }
 
+  // The BYTES and UNTIL rules of #findReadPos, also called directly by
+  // readBytes() and readUntil() so that their hot paths stay monomorphic.
+  #bytesPos(size: number): number {
+    if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
+    const n = this.#rN;
+    if (size >= n) return n;
+    return this.#rPartial && size > 0 ? size : -1;
+  }
+
+  #untilPos(size: number): number {
+    const delim = this.#rDelim;
+    const max = this.#rMax;
+    if (size >= delim.length) {
+      const at = this.#rbuf.indexOf(delim, this.#rScanned);
+      if (at >= 0) {
+        const end = at + delim.length;
+        if (max >= 0 && end > max) this.#unsatisfiable();
+        return end;
+      }
+      // Next time, look only at bytes a match could still start at.
+      this.#rScanned = size - delim.length + 1;
+    }
+    // Any match from here on ends past the buffered bytes.
+    if (max >= 0 && size >= max) this.#unsatisfiable();
+    return -1;
+  }
+
   #unsatisfiable(): never {
     const max = this.#rMax;
     if (this.#rKind === UNTIL) {
@@ -809,8 +845,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #consume(pos: number): unknown {
     let value: unknown;
     if (this.#rKind === INTO) {
-      this.#rbuf.copyTo(this.#rInto, pos);
-      value = pos;
+      const filled = this.#rFilled;
+      this.#rbuf.copyTo(
+        filled === 0 ? this.#rInto : this.#rInto.subarray(filled),
+        pos,
+      );
+      value = filled + pos;
     } else {
       value = this.#rbuf.take(pos);
     }
@@ -889,8 +929,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     // read into a buffer of our own.
     const size = this.#readBufSize;
     this.#intoBuffer = this.#inPlace && size <= COALESCE_MAX;
+    // A readInto() with nothing buffered reads straight into the caller's
+    // buffer: no copy at all.
+    this.#direct = this.#inPlace && this.#rKind === INTO &&
+      this.#rbuf.size === 0 && this.#rInto.length - this.#rFilled >= 512;
     let buf: Uint8Array;
-    if (this.#intoBuffer) {
+    if (this.#direct) {
+      this.#intoBuffer = false;
+      buf = this.#rInto.subarray(this.#rFilled);
+    } else if (this.#intoBuffer) {
       buf = this.#rbuf.reserve(size, size >>> 2);
       this.#lent = buf.length;
       this.#readBuf = null;
@@ -919,6 +966,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return;
     }
     const chunkSize = this.#chunkSize;
+    if (this.#direct) {
+      if (typeof result === "number") this.#rFilled += result;
+      else {
+        this.#inPlace = false; // not in place after all: buffer this one
+        this.#rbuf.append(result, true);
+      }
+      this.#afterRead();
+      return;
+    }
     if (this.#intoBuffer) {
       let n = 0;
       if (typeof result === "number") n = result;
@@ -982,7 +1038,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}.
+   * promise is safe: a failure then only shows on {@linkcode error}. Large
+   * `Uint8Array`s are written from the caller's memory without a copy:
+   * leave them unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects

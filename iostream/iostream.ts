@@ -263,7 +263,17 @@ export class IOStream extends BaseIOStream {
     this.close();
     // Loaded lazily: ssl_iostream.ts extends this module's class.
     const { SSLIOStream } = await import("./ssl_iostream.ts");
-    const tlsConn = await Deno.startTls(this.#conn as Deno.TcpConn, opts);
+    let tlsConn: Deno.TlsConn;
+    try {
+      tlsConn = await Deno.startTls(this.#conn as Deno.TcpConn, opts);
+    } catch (err) {
+      try {
+        this.#conn.close();
+      } catch {
+        // Deno.startTls already took the connection: nothing left to close.
+      }
+      throw err;
+    }
     const stream = new SSLIOStream(tlsConn, this.#options);
     try {
       await stream.waitForHandshake();

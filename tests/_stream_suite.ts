@@ -142,6 +142,37 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     assert.equal(big[0], 5);
   });
 
+  test("readInto() of a large buffer gets every byte in order", async ({ a, b }) => {
+    const payload = patterned(1 << 20, 3);
+    // Prime the stream so it knows how its transport reads.
+    await b.write("!");
+    assert.equal(text(await a.readBytes(1)), "!");
+    const target = new Uint8Array(payload.length);
+    const pending = a.readInto(target);
+    for (let off = 0; off < payload.length;) {
+      const n = Math.min(payload.length - off, 1000 + (off % 70000));
+      await b.write(payload.subarray(off, off + n));
+      off += n;
+    }
+    assert.equal(await pending, payload.length);
+    assert.equal(await sha256(target), await sha256(payload));
+    const some = new Uint8Array(100000);
+    const partial = a.readInto(some, { partial: true });
+    await b.write(payload.subarray(0, 3000));
+    const got = await partial;
+    assert.ok(got > 0 && got <= 3000);
+    assert.deepEqual(some.subarray(0, got), payload.subarray(0, got));
+  });
+
+  test("readInto() rejects with StreamClosedError when the peer closes before the buffer is full", async ({ a, b }) => {
+    await b.write("!");
+    await a.readBytes(1);
+    const pending = a.readInto(new Uint8Array(10000));
+    await b.write(new Uint8Array(600));
+    b.close();
+    await assert.rejects(pending, StreamClosedError);
+  });
+
   test("readUntilClose() resolves with everything once the peer closes", async ({ a, b }) => {
     await b.write("abc");
     const pending = a.readUntilClose();

@@ -127,6 +127,27 @@ Deno.test("IOStream.startTls() upgrades a client connection and retires the old 
   server.close();
 });
 
+Deno.test("IOStream.startTls() rejects a server certificate from the wrong CA", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const plain = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server = new SSLIOStream(await accepting);
+  const serverHandshake = server.waitForHandshake().then(
+    () => null,
+    (e) => e,
+  );
+  await assert.rejects(
+    plain.startTls(false, { hostname: "localhost", caCerts: [OTHER_CA] }),
+    Deno.errors.InvalidData,
+  );
+  assert.ok((await serverHandshake) instanceof Deno.errors.InvalidData);
+  assert.equal(plain.closed(), true);
+  server.close();
+});
+
 Deno.test("IOStream.startTls() refuses while a read is pending and leaves the stream usable", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const plain = await IOStream.connect(listener.addr);

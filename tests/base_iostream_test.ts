@@ -1,0 +1,82 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import { BaseIOStream } from "../iostream/mod.ts";
+import { StreamBuffer } from "../iostream/_stream_buffer.ts";
+
+// A stream fed from a script of chunks, one chunk per transport read.
+class Scripted extends BaseIOStream {
+  #parts: Uint8Array[];
+  constructor(parts: Uint8Array[]) {
+    super();
+    this.#parts = parts;
+  }
+  protected override readFromFd(buf: Uint8Array): Promise<number | null> {
+    const part = this.#parts.shift();
+    if (part === undefined) return Promise.resolve(null);
+    buf.set(part);
+    return Promise.resolve(part.length);
+  }
+  protected override writeToFd(data: Uint8Array): Promise<number> {
+    return Promise.resolve(data.length);
+  }
+  protected override closeFd(): void {}
+}
+
+Deno.test("readUntil() scans each byte a bounded number of times when the line dribbles in", async () => {
+  const n = 20000;
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) parts.push(new Uint8Array([120]));
+  parts.push(new Uint8Array([13]), new Uint8Array([10]));
+  const stream = new Scripted(parts);
+  const original = StreamBuffer.prototype.indexOf;
+  let scanned = 0;
+  let calls = 0;
+  StreamBuffer.prototype.indexOf = function (
+    this: StreamBuffer,
+    delim: Uint8Array,
+    from = 0,
+  ): number {
+    calls++;
+    scanned += Math.max(0, this.size - from);
+    return original.call(this, delim, from);
+  };
+  try {
+    const line = await stream.readUntil("\r\n");
+    assert.equal(line.length, n + 2);
+  } finally {
+    StreamBuffer.prototype.indexOf = original;
+    stream.close();
+  }
+  assert.ok(calls > n / 2, `only ${calls} searches`);
+  // O(n): every search starts where the previous one could no longer
+  // match, so the bytes looked at add up to about n, not n²/2.
+  assert.ok(scanned <= 3 * n, `scanned ${scanned} bytes for a ${n}-byte line`);
+});
+
+Deno.test("a streaming callback that throws rejects the read and closes the stream", async () => {
+  const stream = new Scripted([new Uint8Array([1, 2, 3])]);
+  const boom = new Error("callback failed");
+  await assert.rejects(
+    stream.readBytes(3, {
+      streamingCallback: () => {
+        throw boom;
+      },
+    }),
+    (err) => err === boom,
+  );
+  assert.equal(stream.closed(), true);
+  assert.equal(stream.error, boom);
+});
+
+Deno.test("reads of one-byte chunks are coalesced and served in order", async () => {
+  const text = "alpha\nbeta\ngamma";
+  const parts = [...new TextEncoder().encode(text)].map((b) =>
+    new Uint8Array([b])
+  );
+  const stream = new Scripted(parts);
+  const dec = new TextDecoder();
+  assert.equal(dec.decode(await stream.readUntil("\n")), "alpha\n");
+  assert.equal(dec.decode(await stream.readBytes(5)), "beta\n");
+  assert.equal(dec.decode(await stream.readUntilClose()), "gamma");
+});
