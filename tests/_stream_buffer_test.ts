@@ -84,7 +84,7 @@ Deno.test("StreamBuffer never overwrites bytes it handed out as views", () => {
   const buf = new StreamBuffer();
   const views: Array<[Uint8Array, number]> = [];
   for (let i = 0; i < 3000; i++) {
-    // 100-byte results are views of the tail block; 2-byte ones copies.
+    // Results are views of the tail block, however small.
     buf.append(new Uint8Array(100).fill(i & 255));
     buf.append(new Uint8Array([i & 255, (i + 1) & 255]));
     views.push([buf.take(100), i], [buf.take(2), i]);
@@ -99,18 +99,25 @@ Deno.test("StreamBuffer reuses its tail block when nothing points into it", () =
   const buf = new StreamBuffer();
   buf.append(new Uint8Array([1, 2, 3]));
   const block = buf.first().buffer;
-  assert.deepEqual([...buf.take(3)], [1, 2, 3]); // a copy: small
+  const out = new Uint8Array(3);
+  buf.copyTo(out, 3); // copied out: nothing points into the block
+  assert.deepEqual([...out], [1, 2, 3]);
   buf.append(new Uint8Array([4, 5]));
   assert.equal(buf.first().buffer, block);
   assert.equal(buf.first().byteOffset, 0); // rewound
-  const view = buf.take(2);
-  assert.deepEqual([...view], [4, 5]);
-  buf.append(new Uint8Array(70).fill(6));
+  buf.skip(2); // dropped (a flushed write): still nothing points into it
+  buf.append(new Uint8Array([6, 7]));
+  assert.equal(buf.first().byteOffset, 0); // rewound again
+  const view = buf.take(2); // even a tiny result is a view, no copy
+  assert.equal(view.buffer, block);
+  assert.deepEqual([...view], [6, 7]);
+  buf.append(new Uint8Array(70).fill(8));
   const shared = buf.take(70); // a view of the tail
   assert.equal(shared.buffer, block);
-  buf.append(new Uint8Array([7]));
-  assert.equal(buf.first().byteOffset, 70); // not rewound over `shared`
-  assert.ok(shared.every((b) => b === 6));
+  buf.append(new Uint8Array([9]));
+  assert.equal(buf.first().byteOffset, 72); // not rewound over the views
+  assert.deepEqual([...view], [6, 7]);
+  assert.ok(shared.every((b) => b === 8));
 });
 
 Deno.test("StreamBuffer keeps large appends as views and small ones copied", () => {
