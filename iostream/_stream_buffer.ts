@@ -165,6 +165,28 @@ export class StreamBuffer {
   }
 
   /**
+   * The hot path of line reads: when the first chunk holds `byte`, removes
+   * and returns everything up to and including it (a view); else returns
+   * `null` and changes nothing.
+   */
+  takeThroughByte(byte: number): Uint8Array | null {
+    if (this.#size === 0) return null;
+    const c = this.#chunks[this.#head]!;
+    const off = this.#headOff;
+    const j = c.indexOf(byte, off);
+    if (j < 0) return null;
+    const end = j + 1;
+    const out = c.subarray(off, end);
+    this.#tailShared = true;
+    if (end < c.length && this.#text.length === 0) {
+      // Still inside the first chunk: no need for skip()'s general walk.
+      this.#size -= end - off;
+      this.#headOff = end;
+    } else this.skip(end - off);
+    return out;
+  }
+
+  /**
    * Removes and returns the first `n` bytes (`n` at most `size`). A range
    * inside one chunk comes back as a view of it, without a copy.
    */

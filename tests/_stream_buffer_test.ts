@@ -186,3 +186,32 @@ Deno.test("StreamBuffer.reserve() lends space that commit() adds, never rewound 
   assert.equal(all[0], 9);
   assert.equal(all[3000], 8);
 });
+
+Deno.test("StreamBuffer.takeThroughByte() takes a line from the first chunk only", () => {
+  const buf = new StreamBuffer();
+  assert.equal(buf.takeThroughByte(10), null); // empty
+  const big = new Uint8Array(COALESCE_MAX + 6).fill(120);
+  big[2] = 10;
+  big[big.length - 1] = 10;
+  buf.append(big); // kept as a view: its own chunk
+  buf.append(new Uint8Array([97, 10])); // a second chunk
+  const first = buf.takeThroughByte(10)!;
+  assert.equal(first.buffer, big.buffer); // a view, no copy
+  assert.deepEqual([...first], [120, 120, 10]);
+  assert.equal(buf.size, big.length - 3 + 2);
+  // A line that ends exactly at the end of the first chunk.
+  const second = buf.takeThroughByte(10)!;
+  assert.equal(second.length, big.length - 3);
+  assert.equal(second[second.length - 1], 10);
+  assert.equal(buf.size, 2);
+  assert.deepEqual([...buf.takeThroughByte(10)!], [97, 10]);
+  assert.equal(buf.size, 0);
+  // Not found in the first chunk: nothing changes, even if a later chunk
+  // has it (the general indexOf() handles lines across chunks).
+  buf.append(big.subarray(3, 10)); // copied into the tail: no 10 in it
+  buf.append(big.subarray(3)); // its own chunk, ends with 10
+  const size = buf.size;
+  assert.equal(buf.takeThroughByte(10), null);
+  assert.equal(buf.size, size);
+  assert.equal(buf.indexOf(new Uint8Array([10])), size - 1);
+});
