@@ -202,7 +202,12 @@ export class StreamBuffer {
       // off-heap allocation (~0.3 us even for 8 bytes, ~15x a view), while
       // a view only keeps its block alive. The block's bytes are never
       // written again (see #tailShared), so the caller owns them.
-      const out = first.subarray(off, off + n);
+      // A whole chunk is handed out as it is: chunks are never changed in
+      // place (extending one replaces it with a new view), so this saves
+      // making yet another view.
+      const out = off === 0 && n === first.length
+        ? first
+        : first.subarray(off, off + n);
       // Conservative (the view may not be of the tail), but cheaper than
       // asking for its buffer on every call.
       this.#tailShared = true;

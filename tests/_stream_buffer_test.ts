@@ -215,3 +215,17 @@ Deno.test("StreamBuffer.takeThroughByte() takes a line from the first chunk only
   assert.equal(buf.size, size);
   assert.equal(buf.indexOf(new Uint8Array([10])), size - 1);
 });
+
+Deno.test("StreamBuffer.take() of a whole chunk returns it and never changes it later", () => {
+  const buf = new StreamBuffer();
+  const big = new Uint8Array(COALESCE_MAX + 1).fill(1);
+  buf.append(big);
+  assert.equal(buf.take(big.length), big); // no new view needed
+  buf.append(new Uint8Array([2, 3]));
+  const whole = buf.take(2); // the whole tail chunk
+  assert.deepEqual([...whole], [2, 3]);
+  buf.append(new Uint8Array([4, 5, 6])); // lands after it in the tail
+  assert.deepEqual([...whole], [2, 3]);
+  assert.equal(whole.length, 2);
+  assert.deepEqual([...buf.take(3)], [4, 5, 6]);
+});
