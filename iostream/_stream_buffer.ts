@@ -74,7 +74,12 @@ export class StreamBuffer {
     let tail = this.#tail;
     if (tail.length - this.#tailFill < n) {
       let size = this.#tailSize;
-      if (tail.length > 0 && size < TAIL_MAX) this.#tailSize = size *= 2;
+      // Grow only while data piles up (many small writes queued behind a
+      // slow peer): a tail abandoned because views of it went out, with
+      // little left in it, says nothing about needing more room.
+      if (
+        tail.length > 0 && size < TAIL_MAX && this.#size >= tail.length >>> 1
+      ) this.#tailSize = size *= 2;
       while (size < n) size *= 2;
       tail = this.#tail = new Uint8Array(size);
       this.#tailFill = 0;

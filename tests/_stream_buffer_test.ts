@@ -229,3 +229,24 @@ Deno.test("StreamBuffer.take() of a whole chunk returns it and never changes it 
   assert.equal(whole.length, 2);
   assert.deepEqual([...buf.take(3)], [4, 5, 6]);
 });
+
+Deno.test("StreamBuffer grows its tail block only while data piles up", () => {
+  const chatty = new StreamBuffer();
+  for (let i = 0; i < 1000; i++) {
+    chatty.append(new Uint8Array(32).fill(i & 255));
+    // Each result is a view, so the block is never rewound: new blocks
+    // keep coming, but nothing accumulates, so they stay small.
+    assert.equal(chatty.first().buffer.byteLength, 1024);
+    assert.equal(chatty.take(32)[31], i & 255);
+  }
+  const piling = new StreamBuffer();
+  for (let i = 0; i < 1000; i++) piling.append(new Uint8Array(32));
+  piling.append(new Uint8Array(32));
+  const blocks = new Set<ArrayBufferLike>();
+  while (piling.size > 0) {
+    blocks.add(piling.first().buffer);
+    piling.skip(piling.first().length);
+  }
+  const sizes = [...blocks].map((b) => b.byteLength);
+  assert.ok(Math.max(...sizes) >= 8192, `block sizes ${sizes}`);
+});
