@@ -304,6 +304,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rScanned = 0;
   #lastDelimText = "";
   #lastDelimBytes: Uint8Array = EMPTY;
+  #lastDelimByte = -1; // #lastDelimBytes[0] if it is one byte long, else -1
   #rResolve: ((value: never) => void) | null = null;
   #rReject: ((err: unknown) => void) | null = null;
 
@@ -463,6 +464,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     delimiter: Uint8Array | string,
     options?: ReadUntilOptions,
   ): Promise<Uint8Array> {
+    if (
+      delimiter === this.#lastDelimText && this.#lastDelimByte >= 0 &&
+      this.#rKind === NONE &&
+      (options === undefined || options.maxBytes === undefined)
+    ) {
+      // The usual line read: the same one-byte delimiter as last time, no
+      // limit, and a whole line in the first buffered chunk.
+      const line = this.#rbuf.takeThroughByte(this.#lastDelimByte);
+      if (line !== null) return Promise.resolve(line);
+    }
     let delim: Uint8Array;
     let max: number | undefined;
     try {
@@ -471,6 +482,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         if (delimiter !== this.#lastDelimText) {
           this.#lastDelimBytes = encoder.encode(delimiter);
           this.#lastDelimText = delimiter;
+          this.#lastDelimByte = this.#lastDelimBytes.length === 1
+            ? this.#lastDelimBytes[0]!
+            : -1;
         }
         delim = this.#lastDelimBytes;
       } else if (delimiter instanceof Uint8Array) delim = delimiter;

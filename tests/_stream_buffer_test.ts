@@ -84,7 +84,7 @@ Deno.test("StreamBuffer never overwrites bytes it handed out as views", () => {
   const buf = new StreamBuffer();
   const views: Array<[Uint8Array, number]> = [];
   for (let i = 0; i < 3000; i++) {
-    // 100-byte results are views of the tail block; 2-byte ones copies.
+    // Results are views of the tail block, however small.
     buf.append(new Uint8Array(100).fill(i & 255));
     buf.append(new Uint8Array([i & 255, (i + 1) & 255]));
     views.push([buf.take(100), i], [buf.take(2), i]);
@@ -99,18 +99,25 @@ Deno.test("StreamBuffer reuses its tail block when nothing points into it", () =
   const buf = new StreamBuffer();
   buf.append(new Uint8Array([1, 2, 3]));
   const block = buf.first().buffer;
-  assert.deepEqual([...buf.take(3)], [1, 2, 3]); // a copy: small
+  const out = new Uint8Array(3);
+  buf.copyTo(out, 3); // copied out: nothing points into the block
+  assert.deepEqual([...out], [1, 2, 3]);
   buf.append(new Uint8Array([4, 5]));
   assert.equal(buf.first().buffer, block);
   assert.equal(buf.first().byteOffset, 0); // rewound
-  const view = buf.take(2);
-  assert.deepEqual([...view], [4, 5]);
-  buf.append(new Uint8Array(70).fill(6));
+  buf.skip(2); // dropped (a flushed write): still nothing points into it
+  buf.append(new Uint8Array([6, 7]));
+  assert.equal(buf.first().byteOffset, 0); // rewound again
+  const view = buf.take(2); // even a tiny result is a view, no copy
+  assert.equal(view.buffer, block);
+  assert.deepEqual([...view], [6, 7]);
+  buf.append(new Uint8Array(70).fill(8));
   const shared = buf.take(70); // a view of the tail
   assert.equal(shared.buffer, block);
-  buf.append(new Uint8Array([7]));
-  assert.equal(buf.first().byteOffset, 70); // not rewound over `shared`
-  assert.ok(shared.every((b) => b === 6));
+  buf.append(new Uint8Array([9]));
+  assert.equal(buf.first().byteOffset, 72); // not rewound over the views
+  assert.deepEqual([...view], [6, 7]);
+  assert.ok(shared.every((b) => b === 8));
 });
 
 Deno.test("StreamBuffer keeps large appends as views and small ones copied", () => {
@@ -178,4 +185,68 @@ Deno.test("StreamBuffer.reserve() lends space that commit() adds, never rewound 
   const all = buf.take(3001);
   assert.equal(all[0], 9);
   assert.equal(all[3000], 8);
+});
+
+Deno.test("StreamBuffer.takeThroughByte() takes a line from the first chunk only", () => {
+  const buf = new StreamBuffer();
+  assert.equal(buf.takeThroughByte(10), null); // empty
+  const big = new Uint8Array(COALESCE_MAX + 6).fill(120);
+  big[2] = 10;
+  big[big.length - 1] = 10;
+  buf.append(big); // kept as a view: its own chunk
+  buf.append(new Uint8Array([97, 10])); // a second chunk
+  const first = buf.takeThroughByte(10)!;
+  assert.equal(first.buffer, big.buffer); // a view, no copy
+  assert.deepEqual([...first], [120, 120, 10]);
+  assert.equal(buf.size, big.length - 3 + 2);
+  // A line that ends exactly at the end of the first chunk.
+  const second = buf.takeThroughByte(10)!;
+  assert.equal(second.length, big.length - 3);
+  assert.equal(second[second.length - 1], 10);
+  assert.equal(buf.size, 2);
+  assert.deepEqual([...buf.takeThroughByte(10)!], [97, 10]);
+  assert.equal(buf.size, 0);
+  // Not found in the first chunk: nothing changes, even if a later chunk
+  // has it (the general indexOf() handles lines across chunks).
+  buf.append(big.subarray(3, 10)); // copied into the tail: no 10 in it
+  buf.append(big.subarray(3)); // its own chunk, ends with 10
+  const size = buf.size;
+  assert.equal(buf.takeThroughByte(10), null);
+  assert.equal(buf.size, size);
+  assert.equal(buf.indexOf(new Uint8Array([10])), size - 1);
+});
+
+Deno.test("StreamBuffer.take() of a whole chunk returns it and never changes it later", () => {
+  const buf = new StreamBuffer();
+  const big = new Uint8Array(COALESCE_MAX + 1).fill(1);
+  buf.append(big);
+  assert.equal(buf.take(big.length), big); // no new view needed
+  buf.append(new Uint8Array([2, 3]));
+  const whole = buf.take(2); // the whole tail chunk
+  assert.deepEqual([...whole], [2, 3]);
+  buf.append(new Uint8Array([4, 5, 6])); // lands after it in the tail
+  assert.deepEqual([...whole], [2, 3]);
+  assert.equal(whole.length, 2);
+  assert.deepEqual([...buf.take(3)], [4, 5, 6]);
+});
+
+Deno.test("StreamBuffer grows its tail block only while data piles up", () => {
+  const chatty = new StreamBuffer();
+  for (let i = 0; i < 1000; i++) {
+    chatty.append(new Uint8Array(32).fill(i & 255));
+    // Each result is a view, so the block is never rewound: new blocks
+    // keep coming, but nothing accumulates, so they stay small.
+    assert.equal(chatty.first().buffer.byteLength, 1024);
+    assert.equal(chatty.take(32)[31], i & 255);
+  }
+  const piling = new StreamBuffer();
+  for (let i = 0; i < 1000; i++) piling.append(new Uint8Array(32));
+  piling.append(new Uint8Array(32));
+  const blocks = new Set<ArrayBufferLike>();
+  while (piling.size > 0) {
+    blocks.add(piling.first().buffer);
+    piling.skip(piling.first().length);
+  }
+  const sizes = [...blocks].map((b) => b.byteLength);
+  assert.ok(Math.max(...sizes) >= 8192, `block sizes ${sizes}`);
 });

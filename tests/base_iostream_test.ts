@@ -1,7 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
-import { BaseIOStream } from "../iostream/mod.ts";
+import { BaseIOStream, UnsatisfiableReadError } from "../iostream/mod.ts";
 import { StreamBuffer } from "../iostream/_stream_buffer.ts";
 
 // A stream fed from a script of chunks, one chunk per transport read.
@@ -79,4 +79,37 @@ Deno.test("reads of one-byte chunks are coalesced and served in order", async ()
   assert.equal(dec.decode(await stream.readUntil("\n")), "alpha\n");
   assert.equal(dec.decode(await stream.readBytes(5)), "beta\n");
   assert.equal(dec.decode(await stream.readUntilClose()), "gamma");
+});
+
+Deno.test("readUntil() of a buffered line keeps every check of the slow path", async () => {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const stream = new Scripted([
+    enc.encode("one\ntwo\nthree\na long line here\n"),
+    enc.encode("tail\r\n"),
+  ]);
+  try {
+    assert.equal(dec.decode(await stream.readUntil("\n")), "one\n");
+    assert.equal(dec.decode(await stream.readUntil("\n")), "two\n"); // fast
+    const pending = stream.readBytes(1000);
+    await assert.rejects(stream.readUntil("\n"), /another read is pending/);
+    stream.close();
+    await assert.rejects(pending);
+  } finally {
+    stream.close();
+  }
+  const limited = new Scripted([enc.encode("ab\na long line here\n")]);
+  assert.equal(dec.decode(await limited.readUntil("\n")), "ab\n");
+  // Buffered, but longer than maxBytes: the limit still applies.
+  await assert.rejects(
+    limited.readUntil("\n", { maxBytes: 4 }),
+    UnsatisfiableReadError,
+  );
+  assert.equal(limited.closed(), true);
+  // Another delimiter after the fast one is not confused with it.
+  const mixed = new Scripted([enc.encode("a\nb\r\nc\n")]);
+  assert.equal(dec.decode(await mixed.readUntil("\n")), "a\n");
+  assert.equal(dec.decode(await mixed.readUntil("\r\n")), "b\r\n");
+  assert.equal(dec.decode(await mixed.readUntil(new Uint8Array([10]))), "c\n");
+  mixed.close();
 });

@@ -8,12 +8,13 @@
  */
 
 import type { NetImpl } from "./_impl.ts";
-import { RAW } from "./_raw.ts";
+import { RAW, RAW_ALLOC } from "./_raw.ts";
 import { SQUALL } from "./_squall.ts";
 
 /** Implementations by name. */
 export const IMPLS: Readonly<Record<string, NetImpl>> = {
   raw: RAW,
+  "raw-alloc": RAW_ALLOC,
   squall: SQUALL,
 };
 

@@ -191,3 +191,55 @@ export const RAW: NetImpl = {
     }
   },
 };
+
+/**
+ * Informational only, never a baseline: the raw echo loops, but reading
+ * every chunk into a fresh 64 KiB buffer instead of reusing one. That is the
+ * least any API that hands the caller memory it owns (as `readBytes` must)
+ * can do, so `raw-alloc`/`raw` is the floor of the echo ratio that comes
+ * from returning owned memory, and `squall`/`raw-alloc` is what is left.
+ */
+export const RAW_ALLOC: NetImpl = {
+  ...RAW,
+  name: "raw-alloc",
+
+  async echoServer(conn) {
+    conn.setNoDelay(true);
+    let echoed = 0;
+    try {
+      for (;;) {
+        const buf = new Uint8Array(CHUNK);
+        const n = await conn.read(buf);
+        if (n === null) break;
+        await writeAll(conn, buf.subarray(0, n));
+        echoed += n;
+      }
+    } finally {
+      closeQuietly(conn);
+    }
+    return echoed;
+  },
+
+  async echoClient(conn, chunks, check) {
+    conn.setNoDelay(true);
+    const total = chunks * CHUNK;
+    const writer = (async () => {
+      for (let k = 0; k < chunks; k++) await writeAll(conn, echoChunk(k));
+    })();
+    writer.catch(() => {}); // a failed read closes the conn under the writer
+    let got = 0;
+    try {
+      while (got < total) {
+        const buf = new Uint8Array(CHUNK);
+        const n = await conn.read(buf);
+        if (n === null) throw new Error(`Echo ended after ${got} bytes`);
+        checkEcho(buf.subarray(0, n), got, check);
+        got += n;
+      }
+      await writer;
+    } finally {
+      closeQuietly(conn);
+    }
+    return got;
+  },
+};

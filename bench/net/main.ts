@@ -29,6 +29,12 @@
  * implementation fails instead of winning. Scenario 4 runs each side in its
  * own child process (`conc.ts`) so its peak RSS is its own.
  *
+ * The echo scenario also runs `raw-alloc` (the raw loops reading into a
+ * fresh buffer per read, as any API returning owned memory must) in the
+ * same reps, after each raw/squall pair. Its rows are marked `[info: …]`,
+ * have no target and change no verdict: they show how much of the echo
+ * gap is the price of returning owned memory.
+ *
  * @module
  */
 
@@ -68,6 +74,12 @@ interface Scenario {
   warmup?: (impl: string) => Promise<void>;
   /** One timed run of one side: one value per metric. */
   measure: (impl: string) => Promise<number[]>;
+  /**
+   * An extra implementation measured in the same interleaved reps for
+   * information only: it adds rows without a target (verdict "info") and
+   * never replaces the raw baseline or changes a verdict.
+   */
+  floor?: string;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -150,6 +162,9 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
         `one connection (MB = 10^6 bytes)`,
       metrics: rateMetrics("echo", "MB", 1.0),
       reps: reps(5),
+      // How much of the gap any API returning owned memory pays: raw loops
+      // that read each chunk into a fresh buffer.
+      floor: "raw-alloc",
       warmup: async (impl) => {
         await runEcho(implByName(impl), Math.ceil(echoChunks / 16), "full");
       },
@@ -241,6 +256,8 @@ interface Row {
   metric: Metric;
   raw: number[];
   test: number[];
+  /** Names of the two sides when they are not raw and the tested one. */
+  sides?: { raw: string; test: string };
 }
 
 function verdict(m: Metric, ratio: number): string {
@@ -330,8 +347,10 @@ function report(rows: Row[], testName: string): void {
       ? "(no target)"
       : `(target ${targetText(m)})`;
     console.log(
-      `${m.name}: ${testName} ${fmt(median(row.test), m.digits)} ${m.unit}, ` +
-        `raw ${fmt(median(row.raw), m.digits)} ${m.unit}, ` +
+      `${m.name}: ${row.sides?.test ?? testName} ` +
+        `${fmt(median(row.test), m.digits)} ${m.unit}, ` +
+        `${row.sides?.raw ?? "raw"} ${fmt(median(row.raw), m.digits)} ` +
+        `${m.unit}, ` +
         `ratio ${ratio.toFixed(2)}x ${target} ${verdict(m, ratio)} ` +
         `[paired ${span(paired, 2)}x, of medians ${ofMedians.toFixed(2)}x]`,
     );
@@ -359,22 +378,36 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const s of chosen) {
     console.log(`\n== ${s.key}: ${s.title}; ${s.reps} reps per side`);
+    const sides = s.floor === undefined ? ["raw", opts.impl] : [
+      "raw",
+      opts.impl,
+      s.floor,
+    ];
     if (s.warmup) {
-      for (const impl of ["raw", opts.impl]) await s.warmup(impl);
+      for (const impl of sides) await s.warmup(impl);
       console.log("  warm-up runs (every byte checked): ok");
     }
-    const samples: Record<"raw" | "test", number[][]> = { raw: [], test: [] };
+    const samples: Record<"raw" | "test" | "floor", number[][]> = {
+      raw: [],
+      test: [],
+      floor: [],
+    };
+    const implOf = { raw: "raw", test: opts.impl, floor: s.floor ?? "" };
+    const labelOf = { raw: "raw", test: testLabel, floor: `${s.floor} (info)` };
     for (let rep = 0; rep < s.reps; rep++) {
       // ABBA order: a slow drift of the machine cannot favour one side.
-      const order = rep % 2 === 0
+      const pair = rep % 2 === 0
         ? ["raw", "test"] as const
         : ["test", "raw"] as const;
+      // The informational side runs after the pair, so the pair's
+      // neighbourhood (and with it the verdict) is as without it.
+      const order = s.floor === undefined ? pair : [...pair, "floor" as const];
       for (const side of order) {
         gc?.();
-        const values = await s.measure(side === "raw" ? "raw" : opts.impl);
+        const values = await s.measure(implOf[side]);
         samples[side].push(values);
         console.log(
-          `  rep ${rep + 1} ${side === "raw" ? "raw" : testLabel}: ` +
+          `  rep ${rep + 1} ${labelOf[side]}: ` +
             s.metrics.map((m, i) => `${fmt(values[i]!, m.digits)} ${m.unit}`)
               .join(", "),
         );
@@ -387,6 +420,28 @@ async function main(): Promise<void> {
         test: samples.test.map((v) => v[i]!),
       })
     );
+    if (s.floor !== undefined) {
+      // Informational rows, no target: the floor against raw, then the
+      // implementation under test against the floor.
+      s.metrics.forEach((metric, i) => {
+        const info = { ...metric, target: NaN };
+        rows.push({
+          metric: { ...info, name: `${metric.name} [info: ${s.floor}/raw]` },
+          raw: samples.raw.map((v) => v[i]!),
+          test: samples.floor.map((v) => v[i]!),
+          sides: { raw: "raw", test: s.floor! },
+        });
+        rows.push({
+          metric: {
+            ...info,
+            name: `${metric.name} [info: ${testLabel}/${s.floor}]`,
+          },
+          raw: samples.floor.map((v) => v[i]!),
+          test: samples.test.map((v) => v[i]!),
+          sides: { raw: s.floor!, test: testLabel },
+        });
+      });
+    }
   }
   report(rows, testLabel);
 }
