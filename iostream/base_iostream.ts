@@ -240,6 +240,12 @@ interface WriteWaiter {
  * for the next read. Writes are queued in order and resolve once their
  * bytes reached the operating system.
  *
+ * The bytes a read resolves with belong to the caller: the stream never
+ * writes to them again. To avoid copying, they are often a view into a
+ * larger block the stream read from the transport (up to `readChunkSize`
+ * bytes), and that block stays in memory while the view does; copy a small
+ * result you keep for long (`result.slice()`) so it does not pin the block.
+ *
  * @example A custom in-memory stream
  * ```ts
  * import { BaseIOStream } from "@squall/io/iostream";
