@@ -425,7 +425,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rKind = BYTES;
     this.#rN = n;
     this.#rPartial = options?.partial === true;
-    this.#rCb = options?.streamingCallback ?? null;
+    const cb = options?.streamingCallback ?? null;
+    this.#rCb = cb;
+    if (cb === null) {
+      const pos = this.#bytesPos(this.#rbuf.size);
+      if (pos >= 0) {
+        this.#rKind = NONE;
+        return Promise.resolve(this.#rbuf.take(pos));
+      }
+    }
     return this.#startRead();
   }
 
@@ -483,6 +491,18 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rMax = max ?? -1;
     this.#rDelim = delim;
     this.#rScanned = 0;
+    let pos: number;
+    try {
+      pos = this.#untilPos(this.#rbuf.size);
+    } catch (err) {
+      this.#clearRead();
+      this.close(err);
+      return rejected(err);
+    }
+    if (pos >= 0) {
+      this.#rKind = NONE;
+      return Promise.resolve(this.#rbuf.take(pos));
+    }
     return this.#startRead();
   }
 
@@ -748,35 +768,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #findReadPos(): number {
     const size = this.#rbuf.size;
     switch (this.#rKind) {
-      case BYTES: {
-        if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
-        const n = this.#rN;
-        if (size >= n) return n;
-        return this.#rPartial && size > 0 ? size : -1;
-      }
+      case BYTES:
+        return this.#bytesPos(size);
       case INTO: {
         const filled = this.#rFilled;
         const need = this.#rInto.length - filled;
         if (size >= need) return need;
         return this.#rPartial && filled + size > 0 ? size : -1;
       }
-      case UNTIL: {
-        const delim = this.#rDelim;
-        const max = this.#rMax;
-        if (size >= delim.length) {
-          const at = this.#rbuf.indexOf(delim, this.#rScanned);
-          if (at >= 0) {
-            const end = at + delim.length;
-            if (max >= 0 && end > max) this.#unsatisfiable();
-            return end;
-          }
-          // Next time, look only at bytes a match could still start at.
-          this.#rScanned = size - delim.length + 1;
-        }
-        // Any match from here on ends past the buffered bytes.
-        if (max >= 0 && size >= max) this.#unsatisfiable();
-        return -1;
-      }
+      case UNTIL:
+        return this.#untilPos(size);
       case REGEX: {
         const max = this.#rMax;
         if (size > 0) {
@@ -796,6 +797,33 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       default:
         return -1; // CLOSE completes only on close
     }
+  }
+
+  // The BYTES and UNTIL rules of #findReadPos, also called directly by
+  // readBytes() and readUntil() so that their hot paths stay monomorphic.
+  #bytesPos(size: number): number {
+    if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
+    const n = this.#rN;
+    if (size >= n) return n;
+    return this.#rPartial && size > 0 ? size : -1;
+  }
+
+  #untilPos(size: number): number {
+    const delim = this.#rDelim;
+    const max = this.#rMax;
+    if (size >= delim.length) {
+      const at = this.#rbuf.indexOf(delim, this.#rScanned);
+      if (at >= 0) {
+        const end = at + delim.length;
+        if (max >= 0 && end > max) this.#unsatisfiable();
+        return end;
+      }
+      // Next time, look only at bytes a match could still start at.
+      this.#rScanned = size - delim.length + 1;
+    }
+    // Any match from here on ends past the buffered bytes.
+    if (max >= 0 && size >= max) this.#unsatisfiable();
+    return -1;
   }
 
   #unsatisfiable(): never {
@@ -1010,7 +1038,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}.
+   * promise is safe: a failure then only shows on {@linkcode error}. Large
+   * `Uint8Array`s are written from the caller's memory without a copy:
+   * leave them unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects
