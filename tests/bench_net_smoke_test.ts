@@ -36,6 +36,13 @@ Deno.test("bench/net scenarios move every byte intact for each implementation", 
         assert.ok(r.seconds > 0);
       },
     );
+    await t.step(
+      `${impl.name}: echo of 1 MiB read into one buffer`,
+      async () => {
+        const r = await runEcho(impl, 16, "full", "into");
+        assert.equal(r.bytes, 1 << 20);
+      },
+    );
     await t.step(`${impl.name}: 1,000 lines, each checked`, async () => {
       const r = await runLines(impl, lines);
       assert.equal(r.lines, 1000);

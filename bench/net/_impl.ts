@@ -11,6 +11,14 @@
 
 import type { EchoCheck } from "./_common.ts";
 
+/**
+ * How an echo side reads: `"bytes"` takes fresh bytes per read (squall's
+ * `readBytes(65536, {partial: true})`), `"into"` fills one reused buffer
+ * (squall's `readInto(buf, {partial: true})`). The raw baseline always
+ * reads into one reused buffer.
+ */
+export type EchoRead = "bytes" | "into";
+
 /** Hands out one line per call, `\n` included; rejects at end of stream. */
 export interface LineReader {
   /** The next line, `\n` included. */
@@ -27,7 +35,7 @@ export interface NetImpl {
    * Echoes whatever it reads, awaiting each write before the next read,
    * until the peer closes; closes `conn`; resolves with the bytes echoed.
    */
-  echoServer(conn: Deno.TcpConn): Promise<number>;
+  echoServer(conn: Deno.TcpConn, read: EchoRead): Promise<number>;
   /**
    * Sends echo chunks 0..chunks-1 while reading everything back, checking
    * the data as it arrives; closes `conn`; resolves with the bytes received.
@@ -36,6 +44,7 @@ export interface NetImpl {
     conn: Deno.TcpConn,
     chunks: number,
     check: EchoCheck,
+    read: EchoRead,
   ): Promise<number>;
   /** Wraps `conn` for reading one line at a time. */
   lineReader(conn: Deno.TcpConn): LineReader;

@@ -111,6 +111,8 @@ export class RawLineReader implements LineReader {
 export const RAW: NetImpl = {
   name: "raw",
 
+  // Raw echo always reads into one reused buffer: the `read` mode (fresh
+  // bytes or a reused buffer) only changes squall's side.
   async echoServer(conn) {
     conn.setNoDelay(true);
     const buf = new Uint8Array(CHUNK);

@@ -20,25 +20,43 @@ import {
   makeReply,
   MESSAGE_LENGTH,
 } from "./_common.ts";
-import type { NetImpl } from "./_impl.ts";
+import type { EchoRead, NetImpl } from "./_impl.ts";
 
 /** True for the error a read gets when the peer closed cleanly. */
 function isCleanClose(err: unknown): boolean {
   return err instanceof StreamClosedError && err.realError === undefined;
 }
 
+/**
+ * The read an echo side repeats: `readBytes(65536, {partial: true})` as is,
+ * or `readInto` one reused 64 KiB buffer, returning the filled part (valid
+ * until the next read; each side awaits its write before reading again).
+ */
+function echoReader(
+  stream: IOStream,
+  read: EchoRead,
+): () => Promise<Uint8Array> {
+  if (read === "bytes") {
+    return () => stream.readBytes(CHUNK, { partial: true });
+  }
+  const buf = new Uint8Array(CHUNK);
+  return async () =>
+    buf.subarray(0, await stream.readInto(buf, { partial: true }));
+}
+
 /** squall's `IOStream`. */
 export const SQUALL: NetImpl = {
   name: "squall",
 
-  async echoServer(conn) {
+  async echoServer(conn, read) {
     const stream = new IOStream(conn);
+    const next = echoReader(stream, read);
     let echoed = 0;
     try {
       for (;;) {
         let data: Uint8Array;
         try {
-          data = await stream.readBytes(CHUNK, { partial: true });
+          data = await next();
         } catch (err) {
           if (isCleanClose(err)) break;
           throw err;
@@ -52,8 +70,9 @@ export const SQUALL: NetImpl = {
     return echoed;
   },
 
-  async echoClient(conn, chunks, check) {
+  async echoClient(conn, chunks, check, read) {
     const stream = new IOStream(conn);
+    const next = echoReader(stream, read);
     const total = chunks * CHUNK;
     const writer = (async () => {
       for (let k = 0; k < chunks; k++) await stream.write(echoChunk(k));
@@ -62,7 +81,7 @@ export const SQUALL: NetImpl = {
     let got = 0;
     try {
       while (got < total) {
-        const data = await stream.readBytes(CHUNK, { partial: true });
+        const data = await next();
         checkEcho(data, got, check);
         got += data.length;
       }

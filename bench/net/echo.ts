@@ -16,7 +16,7 @@ import {
   listenLoopback,
   settleAll,
 } from "./_common.ts";
-import type { NetImpl } from "./_impl.ts";
+import type { EchoRead, NetImpl } from "./_impl.ts";
 
 /** One echo run. */
 export interface EchoResult {
@@ -26,11 +26,15 @@ export interface EchoResult {
   bytes: number;
 }
 
-/** Echoes `chunks` × 64 KiB through `impl` on both ends and checks it. */
+/**
+ * Echoes `chunks` × 64 KiB through `impl` on both ends, reading as `read`
+ * says, and checks it.
+ */
 export async function runEcho(
   impl: NetImpl,
   chunks: number,
   check: EchoCheck,
+  read: EchoRead = "bytes",
 ): Promise<EchoResult> {
   using listener = listenLoopback();
   const [client, server] = await connectedPair(listener);
@@ -40,11 +44,11 @@ export async function runEcho(
   // The client first: when its checks fail, its error is the one reported,
   // not the reset the server sees when the client hangs up on it.
   const [received, echoed] = await settleAll<[number, number]>([
-    impl.echoClient(client, chunks, check).then((n) => {
+    impl.echoClient(client, chunks, check, read).then((n) => {
       end = performance.now();
       return n;
     }),
-    impl.echoServer(server),
+    impl.echoServer(server, read),
   ]);
   expectCount(`${impl.name} echo bytes received`, received, bytes);
   expectCount(`${impl.name} echo bytes echoed by server`, echoed, bytes);

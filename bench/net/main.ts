@@ -7,13 +7,16 @@
  * hits both sides alike.
  *
  * ```
- * deno task bench:net [--quick] [--reps=N] [--only=echo,lines,reqrep,conc]
- *                     [--impl=squall|raw]
+ * deno task bench:net [--quick] [--reps=N] [--impl=squall|raw]
+ *                     [--only=echo,echo-into,lines,reqrep,conc]
  * ```
  *
  * - `--quick`: 1/16 of every size, for a smoke run.
- * - `--reps=N`: timed repetitions per side (default 5 for echo and lines,
- *   3 for the slower reqrep and conc).
+ * - `--reps=N`: timed repetitions per side (default 5 for the echoes and
+ *   lines, 3 for the slower reqrep and conc).
+ * - `echo-into` is informational: squall's zero-copy `readInto` path
+ *   against the same raw echo, to tell the cost of handing out fresh bytes
+ *   per read (`readBytes`) from the cost of the stream machinery.
  * - `--impl=raw`: measure the raw baseline against itself; the ratios then
  *   show this machine's noise floor.
  *
@@ -52,8 +55,14 @@ import { runEcho } from "./echo.ts";
 import { runLines } from "./lines.ts";
 import { runReqRep } from "./reqrep.ts";
 
-type ScenarioKey = "echo" | "lines" | "reqrep" | "conc";
-const ALL: readonly ScenarioKey[] = ["echo", "lines", "reqrep", "conc"];
+type ScenarioKey = "echo" | "echo-into" | "lines" | "reqrep" | "conc";
+const ALL: readonly ScenarioKey[] = [
+  "echo",
+  "echo-into",
+  "lines",
+  "reqrep",
+  "conc",
+];
 
 interface Metric {
   /** Name in the report, e.g. "echo" or "conc time". */
@@ -171,6 +180,22 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       measure: (impl) =>
         rates(
           () => runEcho(implByName(impl), echoChunks, "spot"),
+          echoChunks * CHUNK / 1e6,
+        ),
+    },
+    {
+      key: "echo-into",
+      title: "the same echo, squall reading with readInto into one reused " +
+        "buffer as raw does (informational: no target)",
+      metrics: rateMetrics("echo readInto", "MB", NaN),
+      reps: reps(5),
+      warmup: async (impl) => {
+        const few = Math.ceil(echoChunks / 16);
+        await runEcho(implByName(impl), few, "full", "into");
+      },
+      measure: (impl) =>
+        rates(
+          () => runEcho(implByName(impl), echoChunks, "spot", "into"),
           echoChunks * CHUNK / 1e6,
         ),
     },
