@@ -266,6 +266,17 @@ export class IOLoop {
    * Returns the current loop, or `null` when there is none.
    *
    * @param instance `false`: never create a loop.
+   *
+   * @example Look without creating a loop
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop();
+   * assert.equal(IOLoop.current(false), loop);
+   * loop.close(); // closing the current loop clears it
+   * assert.equal(IOLoop.current(false), null);
+   * ```
    */
   static current(instance: false): IOLoop | null;
   static current(instance = true): IOLoop | null {
@@ -279,6 +290,17 @@ export class IOLoop {
    * Same as {@linkcode IOLoop.current}`()` (Tornado's deprecated alias).
    *
    * @returns The current loop.
+   *
+   * @example The old name for current()
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = IOLoop.instance();
+   * assert.equal(IOLoop.current(), loop);
+   * assert.equal(IOLoop.instance(), loop);
+   * loop.close();
+   * ```
    */
   static instance(): IOLoop {
     return IOLoop.current();
@@ -357,12 +379,45 @@ export class IOLoop {
     if (merged.makeCurrent ?? true) currentLoop = this;
   }
 
-  /** Makes this loop {@linkcode IOLoop.current} (Tornado's `install`). */
+  /**
+   * Makes this loop {@linkcode IOLoop.current} (Tornado's `install`).
+   *
+   * @example Install a loop made without becoming current
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * assert.notEqual(IOLoop.current(false), loop);
+   * loop.install();
+   * assert.equal(IOLoop.current(), loop);
+   * loop.close(); // also stops it being current
+   * assert.equal(IOLoop.current(false), null);
+   * ```
+   */
   install(): void {
     currentLoop = this;
   }
 
-  /** Makes this loop {@linkcode IOLoop.current}. */
+  /**
+   * Makes this loop {@linkcode IOLoop.current}.
+   *
+   * @example Switch between two loops
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const a = new IOLoop({ makeCurrent: false });
+   * const b = new IOLoop({ makeCurrent: false });
+   * a.makeCurrent();
+   * assert.equal(IOLoop.current(), a);
+   * b.makeCurrent();
+   * assert.equal(IOLoop.current(), b);
+   * a.close();
+   * b.close(); // b was current: now none is
+   * assert.equal(IOLoop.current(false), null);
+   * ```
+   */
   makeCurrent(): void {
     currentLoop = this;
   }
@@ -371,6 +426,19 @@ export class IOLoop {
    * The loop's monotonic clock, in milliseconds.
    *
    * @returns `performance.now()` unless a `time` option was given.
+   *
+   * @example Inject a clock
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 1_000;
+   * const loop = new IOLoop({ makeCurrent: false, time: () => now });
+   * assert.equal(loop.time(), 1_000);
+   * now += 250;
+   * assert.equal(loop.time(), 1_250);
+   * loop.close();
+   * ```
    */
   time(): number {
     return this.#time();
@@ -383,6 +451,23 @@ export class IOLoop {
    *
    * @returns A promise that resolves when `stop()` is called; it rejects
    * if the loop is closed or already running.
+   *
+   * @example Run until a callback stops the loop
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let currentInside: IOLoop | null = null;
+   * loop.addCallback(() => {
+   *   currentInside = IOLoop.current(false);
+   *   loop.stop();
+   * });
+   * await loop.start();
+   * assert.equal(currentInside, loop); // current while running
+   * assert.notEqual(IOLoop.current(false), loop); // and no longer after
+   * loop.close();
+   * ```
    */
   start(): Promise<void> {
     if (this.#closed) {
@@ -408,6 +493,27 @@ export class IOLoop {
    * Ends {@linkcode IOLoop.start}: its promise resolves and the program may
    * exit. Pending callbacks and timeouts are kept and still run. Called
    * while the loop is not running, makes the next `start()` return at once.
+   *
+   * @example Stop, and keep what is pending
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * loop.stop(); // not running: the next start() returns at once
+   * await loop.start();
+   * const seen: string[] = [];
+   * loop.callLater(1, () => {
+   *   seen.push("first");
+   *   loop.stop();
+   * });
+   * loop.callLater(5, () => seen.push("kept"));
+   * await loop.start();
+   * assert.deepEqual(seen, ["first"]);
+   * await new Promise<void>((resolve) => loop.callLater(10, resolve));
+   * assert.deepEqual(seen, ["first", "kept"]);
+   * loop.close();
+   * ```
    */
   stop(): void {
     if (!this.#running) {
@@ -435,6 +541,21 @@ export class IOLoop {
    * @returns `fn`'s result. Rejects with `TimeoutError` on timeout, and with
    * an `Error` when the loop is already running (inside `start()` or
    * another `runSync()`) or is stopped before `fn` finishes.
+   *
+   * @example Get a result, or give up after a timeout
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import { TimeoutError } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * assert.equal(await loop.runSync(() => 6 * 7), 42);
+   * await assert.rejects(
+   *   loop.runSync(() => new Promise(() => {}), { timeout: 5 }),
+   *   TimeoutError,
+   * );
+   * loop.close();
+   * ```
    */
   async runSync<T>(
     fn: () => T | PromiseLike<T>,
@@ -517,6 +638,22 @@ export class IOLoop {
    *
    * @param allFds Also close every watched file descriptor (objects with a
    * `close()` method are closed through it).
+   *
+   * @example Cancel everything that is pending
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let ran = false;
+   * loop.callLater(60_000, () => ran = true);
+   * loop.addCallback(() => ran = true);
+   * loop.close(); // no timer is left for the op sanitizer to find
+   * loop.addCallback(() => ran = true); // ignored
+   * assert.throws(() => loop.callLater(1, () => {}), /closed/);
+   * await new Promise((resolve) => setTimeout(resolve, 5));
+   * assert.equal(ran, false);
+   * ```
    */
   close(allFds = false): void {
     if (this.#closed) return;
@@ -638,6 +775,43 @@ export class IOLoop {
    * @param fd A descriptor passed to {@linkcode IOLoop.addHandler}.
    * @param events The new mask of `READ` and `WRITE` bits.
    * @throws {Error} When `fd` is not registered.
+   *
+   * @example Start watching for reads
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const libc = Deno.dlopen("libc.so.6", {
+   *   pipe: { parameters: ["buffer"], result: "i32" },
+   *   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   close: { parameters: ["i32"], result: "i32" },
+   * });
+   * const fds = new Int32Array(2);
+   * libc.symbols.pipe(new Uint8Array(fds.buffer));
+   * const [readFd, writeFd] = [fds[0]!, fds[1]!];
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let reported = 0;
+   * const ready = new Promise<void>((resolve) => {
+   *   loop.addHandler(readFd, (fd, events) => {
+   *     reported = events;
+   *     loop.removeHandler(fd);
+   *     resolve();
+   *   }, IOLoop.WRITE); // a pipe's read end never becomes writable
+   * });
+   * libc.symbols.write(writeFd, new Uint8Array([1]), 1n);
+   * await new Promise((resolve) => setTimeout(resolve, 10));
+   * assert.equal(reported, 0); // the waiting byte is not asked about yet
+   * loop.updateHandler(readFd, IOLoop.READ);
+   * await ready;
+   * assert.equal(reported, IOLoop.READ);
+   * loop.close();
+   * libc.symbols.close(readFd);
+   * libc.symbols.close(writeFd);
+   * libc.close();
+   * // Let the poll(2) that close() woke return before the test ends.
+   * await new Promise((resolve) => setTimeout(resolve, 10));
+   * ```
    */
   updateHandler(fd: Fd, events: number): void {
     const n = fdNumber(fd);
@@ -653,6 +827,42 @@ export class IOLoop {
    * ignored.
    *
    * @param fd A descriptor passed to {@linkcode IOLoop.addHandler}.
+   *
+   * @example Handle readiness once
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const libc = Deno.dlopen("libc.so.6", {
+   *   pipe: { parameters: ["buffer"], result: "i32" },
+   *   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+   *   close: { parameters: ["i32"], result: "i32" },
+   * });
+   * const fds = new Int32Array(2);
+   * libc.symbols.pipe(new Uint8Array(fds.buffer));
+   * const [readFd, writeFd] = [fds[0]!, fds[1]!];
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let calls = 0;
+   * const first = new Promise<void>((resolve) => {
+   *   loop.addHandler(readFd, (fd) => {
+   *     calls++;
+   *     loop.removeHandler(fd);
+   *     resolve();
+   *   }, IOLoop.READ);
+   * });
+   * libc.symbols.write(writeFd, new Uint8Array([1]), 1n);
+   * await first;
+   * await new Promise((resolve) => setTimeout(resolve, 10));
+   * assert.equal(calls, 1); // the unread byte is not reported again
+   * loop.removeHandler(readFd); // an unknown fd is ignored
+   * loop.close();
+   * libc.symbols.close(readFd);
+   * libc.symbols.close(writeFd);
+   * libc.close();
+   * // Let the poll(2) that close() woke return before the test ends.
+   * await new Promise((resolve) => setTimeout(resolve, 10));
+   * ```
    */
   removeHandler(fd: Fd): void {
     const n = fdNumber(fd);
@@ -700,6 +910,23 @@ export class IOLoop {
    * @param cb The function to call.
    * @param args Its arguments.
    * @returns A handle for {@linkcode IOLoop.removeTimeout}.
+   *
+   * @example Call a function with arguments after a delay
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const before = loop.time();
+   * const [greeting, waited] = await new Promise<[string, number]>((resolve) => {
+   *   loop.callLater(10, (name: string) => {
+   *     resolve([`hello ${name}`, loop.time() - before]);
+   *   }, "world");
+   * });
+   * assert.equal(greeting, "hello world");
+   * assert.ok(waited >= 10);
+   * loop.close();
+   * ```
    */
   callLater<A extends unknown[]>(
     delay: number,
@@ -720,6 +947,25 @@ export class IOLoop {
    * @param cb The function to call.
    * @param args Its arguments.
    * @returns A handle for {@linkcode IOLoop.removeTimeout}.
+   *
+   * @example Timeouts run in deadline order
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * const now = loop.time();
+   * const order: string[] = [];
+   * await new Promise<void>((resolve) => {
+   *   loop.callAt(now + 4, () => {
+   *     order.push("later");
+   *     resolve();
+   *   });
+   *   loop.callAt(now + 2, () => order.push("sooner"));
+   * });
+   * assert.deepEqual(order, ["sooner", "later"]);
+   * loop.close();
+   * ```
    */
   callAt<A extends unknown[]>(
     when: number,
@@ -734,6 +980,21 @@ export class IOLoop {
    * one from another loop does nothing.
    *
    * @param handle What `addTimeout`, `callLater` or `callAt` returned.
+   *
+   * @example Cancel a timeout
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop({ makeCurrent: false });
+   * let fired = false;
+   * const handle = loop.callLater(5, () => fired = true);
+   * loop.removeTimeout(handle);
+   * loop.removeTimeout(handle); // a second removal does nothing
+   * await new Promise<void>((resolve) => loop.callLater(10, resolve));
+   * assert.equal(fired, false);
+   * loop.close();
+   * ```
    */
   removeTimeout(handle: TimeoutHandle): void {
     if (!(handle instanceof TimerEntry)) return;
@@ -822,6 +1083,23 @@ export class IOLoop {
    *
    * @param cb The function to call.
    * @param args Its arguments.
+   *
+   * @example Fire and forget; failures reach onError
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const { promise: reported, resolve } = Promise.withResolvers<unknown>();
+   * const loop = new IOLoop({ makeCurrent: false, onError: resolve });
+   * loop.spawnCallback(async (job: string) => {
+   *   await Promise.resolve();
+   *   throw new Error(`${job} failed`);
+   * }, "cleanup");
+   * const err = await reported;
+   * assert.ok(err instanceof Error);
+   * assert.equal(err.message, "cleanup failed");
+   * loop.close();
+   * ```
    */
   spawnCallback<A extends unknown[]>(
     cb: (...args: A) => unknown,
@@ -926,6 +1204,27 @@ export class IOLoop {
    * created itself is shut down.
    *
    * @param executor Any {@linkcode Executor}.
+   *
+   * @example Count what runs on the default executor
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import { DummyExecutor, type Executor } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const inline = new DummyExecutor();
+   * let submitted = 0;
+   * let shutdowns = 0;
+   * const counting: Executor = {
+   *   submit: (fn, ...args) => (submitted++, inline.submit(fn, ...args)),
+   *   shutdown: () => shutdowns++,
+   * };
+   * const loop = new IOLoop({ makeCurrent: false });
+   * loop.setDefaultExecutor(counting);
+   * assert.equal(await loop.runInExecutor(null, (n: number) => n * 2, 21), 42);
+   * assert.equal(submitted, 1);
+   * loop.close();
+   * assert.equal(shutdowns, 0); // the loop leaves a given executor alone
+   * ```
    */
   setDefaultExecutor(executor: Executor): void {
     if (

@@ -98,6 +98,25 @@ export class PeriodicCallback {
   /**
    * Starts the beats on the current loop; the first call is one period
    * from now. Does nothing if already running.
+   *
+   * @example The first call comes one period after start()
+   * ```ts
+   * import { IOLoop, PeriodicCallback } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop();
+   * const started = loop.time();
+   * const firstAfter = await new Promise<number>((resolve) => {
+   *   const pc = new PeriodicCallback(() => {
+   *     pc.stop();
+   *     resolve(loop.time() - started);
+   *   }, 5);
+   *   pc.start();
+   *   pc.start(); // already running: does nothing
+   * });
+   * assert.ok(firstAfter >= 5);
+   * loop.close();
+   * ```
    */
   start(): void {
     if (this.#running) return;
@@ -108,7 +127,27 @@ export class PeriodicCallback {
     this.#scheduleNext(this.#generation);
   }
 
-  /** Stops the beats; a call in progress finishes but is not followed. */
+  /**
+   * Stops the beats; a call in progress finishes but is not followed.
+   *
+   * @example No beat after stop()
+   * ```ts
+   * import { IOLoop, PeriodicCallback } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop();
+   * let ticks = 0;
+   * const pc = new PeriodicCallback(() => ticks++, 2);
+   * pc.start();
+   * await new Promise<void>((resolve) => loop.callLater(7, resolve));
+   * pc.stop();
+   * const atStop = ticks;
+   * await new Promise<void>((resolve) => loop.callLater(10, resolve));
+   * assert.ok(atStop >= 1);
+   * assert.equal(ticks, atStop);
+   * loop.close();
+   * ```
+   */
   stop(): void {
     if (!this.#running) return;
     this.#running = false;
@@ -123,6 +162,21 @@ export class PeriodicCallback {
    * Whether the beats are on.
    *
    * @returns `true` between `start()` and `stop()`.
+   *
+   * @example Follow the state
+   * ```ts
+   * import { IOLoop, PeriodicCallback } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const loop = new IOLoop();
+   * const pc = new PeriodicCallback(() => {}, 1_000);
+   * assert.equal(pc.isRunning(), false);
+   * pc.start();
+   * assert.equal(pc.isRunning(), true);
+   * pc.stop();
+   * assert.equal(pc.isRunning(), false);
+   * loop.close();
+   * ```
    */
   isRunning(): boolean {
     return this.#running;
