@@ -22,6 +22,7 @@ export async function captureConsoleError(
  */
 export async function countUnhandledRejections(
   fn: () => unknown,
+  options: { settleMs?: number } = {},
 ): Promise<number> {
   let count = 0;
   const onUnhandled = (event: PromiseRejectionEvent): void => {
@@ -37,6 +38,11 @@ export async function countUnhandledRejections(
     }
     count = 0;
     await fn();
+    // Short timeouts started by `fn` must fire while the detector listens.
+    const { settleMs = 0 } = options;
+    if (settleMs > 0) {
+      await new Promise((resolve) => realSetTimeout(resolve, settleMs));
+    }
     await macrotask();
     await macrotask();
   } finally {

@@ -2,18 +2,7 @@
 
 import assert from "node:assert/strict";
 import { COALESCE_MAX, StreamBuffer } from "../iostream/_stream_buffer.ts";
-
-// Small deterministic PRNG (mulberry32) so failures reproduce.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./_rng.ts";
 
 function naiveIndexOf(hay: number[], needle: Uint8Array, from: number): number {
   outer: for (let i = from; i + needle.length <= hay.length; i++) {
@@ -26,7 +15,7 @@ function naiveIndexOf(hay: number[], needle: Uint8Array, from: number): number {
 }
 
 Deno.test("StreamBuffer matches a plain array model under random operations", () => {
-  const random = rng(20261121);
+  const random = seededRandom(20261121);
   const int = (n: number) => Math.floor(random() * n);
   for (let round = 0; round < 40; round++) {
     const buf = new StreamBuffer();

@@ -6,9 +6,9 @@ import {
   flush,
   isPending,
   outcome,
-  seededRandom,
   withFakeTime,
 } from "./_wait_helpers.ts";
+import { seededRandom } from "./_rng.ts";
 
 type Expected =
   | { kind: "pending" }

@@ -13,9 +13,9 @@ import {
   flush,
   isPending,
   outcome,
-  unhandledRejections,
   withFakeTime,
 } from "./_wait_helpers.ts";
+import { countUnhandledRejections } from "./_capture.ts";
 
 /** Something with `acquire()`, for tests shared by Lock and Semaphore. */
 type Acquirable = {
@@ -572,7 +572,7 @@ Deno.test("Condition: needs no lock to wait; its lock backs acquire/release", as
 });
 
 Deno.test("no promise from locks/ causes an unhandled rejection when ignored", async () => {
-  const unhandled = await unhandledRejections(async () => {
+  const unhandled = await countUnhandledRejections(async () => {
     const lock = new Lock();
     const sem = new Semaphore(0);
     const event = new Event();
@@ -601,6 +601,6 @@ Deno.test("no promise from locks/ causes an unhandled rejection when ignored", a
     ctl.abort();
     await null;
     lock.release();
-  });
+  }, { settleMs: 10 });
   assert.equal(unhandled, 0);
 });

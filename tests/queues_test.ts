@@ -12,10 +12,10 @@ import {
   flush,
   isPending,
   outcome,
-  seededRandom,
-  unhandledRejections,
   withFakeTime,
 } from "./_wait_helpers.ts";
+import { seededRandom } from "./_rng.ts";
+import { countUnhandledRejections } from "./_capture.ts";
 
 Deno.test("Queue: validates maxsize", () => {
   assert.throws(() => new Queue(-1), RangeError);
@@ -629,7 +629,7 @@ Deno.test("LifoQueue: returns the most recent item first", async () => {
 });
 
 Deno.test("no promise from queues/ causes an unhandled rejection when ignored", async () => {
-  const unhandled = await unhandledRejections(() => {
+  const unhandled = await countUnhandledRejections(() => {
     const q = new Queue<number>(1);
     q.putNowait(0);
     const pq = new PriorityQueue<number>(0, () => {
@@ -655,6 +655,6 @@ Deno.test("no promise from queues/ causes an unhandled rejection when ignored", 
       start(); // ignored on purpose
     }
     ctl.abort();
-  });
+  }, { settleMs: 10 });
   assert.equal(unhandled, 0);
 });
