@@ -22,6 +22,7 @@ import { implByName, IMPLS } from "../bench/net/_impls.ts";
 import { RAW } from "../bench/net/_raw.ts";
 import { runConc, runConcChild } from "../bench/net/conc.ts";
 import { runEcho } from "../bench/net/echo.ts";
+import { runEchoProc } from "../bench/net/echo_proc.ts";
 import { runLines } from "../bench/net/lines.ts";
 import { runReqRep } from "../bench/net/reqrep.ts";
 
@@ -193,4 +194,26 @@ Deno.test("bench/net measures concurrent connections in a child process", async 
   assert.ok(r.seconds > 0);
   assert.ok(r.cpuSeconds >= 0);
   assert.ok(r.rssBeforeKiB > 0 && r.peakRssKiB >= r.rssBeforeKiB);
+});
+
+Deno.test("bench/net measures an echo server against a client in a child process", async (t) => {
+  for (const impl of Object.values(IMPLS)) {
+    for (const read of ["bytes", "into"] as const) {
+      await t.step(
+        `${impl.name} (${read}): 1 MiB, every byte checked`,
+        async () => {
+          const r = await runEchoProc(impl, 16, read, "full");
+          assert.equal(r.bytes, 1 << 20);
+          assert.ok(r.seconds > 0);
+          assert.ok(r.serverCpuSeconds >= 0);
+        },
+      );
+    }
+  }
+  await t.step("a corrupting server fails the client's check", async () => {
+    await assert.rejects(
+      runEchoProc(CORRUPTING_ECHO, 16, "bytes", "full"),
+      /echo client failed[^]*Echo data corrupted near stream offset 300001/,
+    );
+  });
 });

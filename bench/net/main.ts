@@ -8,7 +8,7 @@
  *
  * ```
  * deno task bench:net [--quick] [--reps=N] [--impl=squall|raw]
- *                     [--only=echo,echo-into,lines,reqrep,conc]
+ *        [--only=echo,echo-into,echo-proc,echo-proc-into,lines,reqrep,conc]
  * ```
  *
  * - `--quick`: 1/16 of every size, for a smoke run.
@@ -17,6 +17,10 @@
  * - `echo-into` is informational: squall's zero-copy `readInto` path
  *   against the same raw echo, to tell the cost of handing out fresh bytes
  *   per read (`readBytes`) from the cost of the stream machinery.
+ * - `echo-proc` and `echo-proc-into` are informational too: the echo server
+ *   alone (squall or raw, in this process) against the raw echo client in a
+ *   child process (`echo_proc.ts`), so that the two ends no longer share
+ *   one thread, and the server's CPU time per byte is its own.
  * - `--impl=raw`: measure the raw baseline against itself; the ratios then
  *   show this machine's noise floor.
  *
@@ -52,13 +56,23 @@ import {
 import { implByName } from "./_impls.ts";
 import { runConcChild } from "./conc.ts";
 import { runEcho } from "./echo.ts";
+import { runEchoProc } from "./echo_proc.ts";
 import { runLines } from "./lines.ts";
 import { runReqRep } from "./reqrep.ts";
 
-type ScenarioKey = "echo" | "echo-into" | "lines" | "reqrep" | "conc";
+type ScenarioKey =
+  | "echo"
+  | "echo-into"
+  | "echo-proc"
+  | "echo-proc-into"
+  | "lines"
+  | "reqrep"
+  | "conc";
 const ALL: readonly ScenarioKey[] = [
   "echo",
   "echo-into",
+  "echo-proc",
+  "echo-proc-into",
   "lines",
   "reqrep",
   "conc",
@@ -154,6 +168,30 @@ async function rates(
   return [units / seconds, units / cpu];
 }
 
+/** Informational metrics of the echo server measured alone. */
+function serverMetrics(name: string): Metric[] {
+  return [
+    { name, unit: "MB/s", higherIsBetter: true, target: NaN, digits: 0 },
+    {
+      name: `${name} per server CPU-s`,
+      unit: "MB/CPU-s",
+      higherIsBetter: true,
+      target: NaN,
+      digits: 0,
+    },
+  ];
+}
+
+/** One `echo_proc.ts` run: MB/s (client's clock) and MB per server CPU-s. */
+async function echoProcRates(
+  impl: string,
+  chunks: number,
+  read: "bytes" | "into",
+): Promise<number[]> {
+  const r = await runEchoProc(implByName(impl), chunks, read);
+  return [r.bytes / 1e6 / r.seconds, r.bytes / 1e6 / r.serverCpuSeconds];
+}
+
 function scenarios(quick: boolean, repsOverride: number): Scenario[] {
   const div = quick ? 16 : 1;
   const echoChunks = 4096 / div; // 256 MiB
@@ -162,6 +200,23 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
   const concConns = quick ? 250 : 1000;
   const concRounds = quick ? 25 : 100;
   const reps = (n: number) => repsOverride || n;
+  // The echo server measured alone; readBytes also runs raw-alloc for info.
+  const echoProcScenario = (
+    key: ScenarioKey,
+    title: string,
+    read: "bytes" | "into",
+  ): Scenario => ({
+    key,
+    title,
+    metrics: serverMetrics(`echo server${read === "into" ? " readInto" : ""}`),
+    reps: reps(5),
+    ...(read === "bytes" ? { floor: "raw-alloc" } : {}),
+    warmup: async (impl) => {
+      const few = Math.ceil(echoChunks / 16);
+      await runEchoProc(implByName(impl), few, read, "full");
+    },
+    measure: (impl) => echoProcRates(impl, echoChunks, read),
+  });
   let lineData: Uint8Array | undefined;
   const lines = () => (lineData ??= makeLines(lineCount));
   return [
@@ -199,6 +254,18 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
           echoChunks * CHUNK / 1e6,
         ),
     },
+    echoProcScenario(
+      "echo-proc",
+      "the echo server alone (readBytes) against a raw client in a child " +
+        "process (informational: no target)",
+      "bytes",
+    ),
+    echoProcScenario(
+      "echo-proc-into",
+      "the echo server alone, squall reading with readInto, against a raw " +
+        "client in a child process (informational: no target)",
+      "into",
+    ),
     {
       key: "lines",
       title: `${lineCount} lines of 100 bytes, one awaited read per line`,

@@ -1,0 +1,148 @@
+// Copyright the squall authors. MIT license.
+
+/**
+ * Scenario 1b (informational): the echo server alone. The server under test
+ * runs in this process; the client is always the raw echo client, in a
+ * child process of its own (`deno run -A bench/net/echo_proc.ts PORT
+ * CHUNKS [spot|full]`, checking the data as told), which times itself from its connect to the last byte read back
+ * and prints one JSON line: {@linkcode EchoClientReport}.
+ *
+ * Why it exists: in scenario 1 both ends share one JavaScript thread, so
+ * the order in which one tick's continuations issue their reads and writes
+ * shapes the TCP flow; a single extra promise hop in the reading loop moves
+ * echo throughput by ~15% there. With the client in its own process only
+ * the server's cost is compared, as for a real server, and its CPU time
+ * per byte is measured alone.
+ *
+ * @module
+ */
+
+import {
+  CHUNK,
+  closeQuietly,
+  cpuSeconds,
+  type EchoCheck,
+  expectCount,
+  listenLoopback,
+} from "./_common.ts";
+import type { EchoRead, NetImpl } from "./_impl.ts";
+import { RAW } from "./_raw.ts";
+
+/** What the child client prints. */
+export interface EchoClientReport {
+  /** Wall time in seconds, connect to the last byte read back. */
+  seconds: number;
+  /** Bytes received back (all spot-checked). */
+  bytes: number;
+}
+
+/** One run of the echo server under test against the child client. */
+export interface EchoProcResult {
+  /** The client's wall time in seconds. */
+  seconds: number;
+  /** Bytes echoed. */
+  bytes: number;
+  /** CPU time of this process (the server) during the run, seconds. */
+  serverCpuSeconds: number;
+}
+
+/**
+ * Serves one echo connection with `impl` (reading as `read` says) to a raw
+ * client sending `chunks` × 64 KiB from a child process.
+ */
+export async function runEchoProc(
+  impl: NetImpl,
+  chunks: number,
+  read: EchoRead = "bytes",
+  check: EchoCheck = "spot",
+): Promise<EchoProcResult> {
+  using listener = listenLoopback();
+  const script = new URL("./echo_proc.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      script,
+      String(listener.addr.port),
+      String(chunks),
+      check,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  let conn: Deno.TcpConn | undefined;
+  let echoed = 0;
+  let cpu = 0;
+  let serverError: unknown;
+  try {
+    conn = await Promise.race([
+      listener.accept(),
+      output.then((out): never => {
+        throw new Error(
+          `echo client exited (code ${out.code}) before connecting:\n` +
+            new TextDecoder().decode(out.stderr),
+        );
+      }),
+    ]);
+    const cpu0 = cpuSeconds();
+    echoed = await impl.echoServer(conn, read);
+    cpu = cpuSeconds() - cpu0;
+  } catch (err) {
+    serverError = err;
+    // Without a connection the client would wait for its echo forever.
+    if (conn === undefined) {
+      try {
+        child.kill();
+      } catch { /* already gone */ }
+    }
+  }
+  // The server closed its end in every case, so the client ends too. Its
+  // error, if any, says more than the server's (a reset, typically).
+  const out = await output;
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (!out.success && conn !== undefined) {
+    throw new Error(
+      `echo client failed (exit ${out.code}):\n` +
+        new TextDecoder().decode(out.stderr) + stdout,
+      { cause: serverError },
+    );
+  }
+  if (serverError !== undefined) throw serverError;
+  const report = JSON.parse(
+    stdout.trim().split("\n").at(-1) ?? "",
+  ) as EchoClientReport;
+  const bytes = chunks * CHUNK;
+  expectCount(`${impl.name} echo bytes echoed by server`, echoed, bytes);
+  expectCount("echo bytes received by the child client", report.bytes, bytes);
+  return { seconds: report.seconds, bytes, serverCpuSeconds: cpu };
+}
+
+if (import.meta.main) {
+  const [portArg, chunksArg, checkArg = "spot"] = Deno.args;
+  const port = Number(portArg);
+  const chunks = Number(chunksArg);
+  if (
+    !Number.isInteger(port) || !Number.isInteger(chunks) || chunks <= 0 ||
+    (checkArg !== "spot" && checkArg !== "full")
+  ) {
+    throw new RangeError(
+      "Usage: echo_proc.ts PORT CHUNKS [spot|full], got " +
+        Deno.args.map((a) => `"${a}"`).join(" "),
+    );
+  }
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const start = performance.now();
+  let bytes: number;
+  try {
+    bytes = await RAW.echoClient(conn, chunks, checkArg, "bytes");
+  } finally {
+    closeQuietly(conn);
+  }
+  const report: EchoClientReport = {
+    seconds: (performance.now() - start) / 1000,
+    bytes,
+  };
+  console.log(JSON.stringify(report));
+}
