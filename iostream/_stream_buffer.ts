@@ -21,6 +21,8 @@ export const COALESCE_MAX = 4096;
 const TAIL_MIN = 1024;
 const TAIL_MAX = 16384;
 
+import { findByte, wordsOf } from "./_find_byte.ts";
+
 const EMPTY = new Uint8Array(0);
 
 /** A FIFO of bytes kept as a list of chunks. */
@@ -40,6 +42,10 @@ export class StreamBuffer {
   #reservedAt = -1;
   // Latin-1 text of the first #text.length buffered bytes, for regex reads.
   #text = "";
+  // A word view of the memory of the chunk last searched for one byte (see
+  // _find_byte.ts); dropped with the data, so it never pins a block alone.
+  #wordsBuf: ArrayBufferLike | null = null;
+  #words: Uint32Array | null = null;
 
   /** Number of buffered bytes. */
   get size(): number {
@@ -161,7 +167,19 @@ export class StreamBuffer {
     }
   }
 
+  // The word view of `c`'s memory, made once per block.
+  #wordsFor(c: Uint8Array): Uint32Array | null {
+    const buf = c.buffer;
+    if (buf !== this.#wordsBuf) {
+      this.#wordsBuf = buf;
+      this.#words = wordsOf(buf);
+    }
+    return this.#words;
+  }
+
   #reset(): void {
+    this.#wordsBuf = null;
+    this.#words = null;
     const chunks = this.#chunks;
     // pop() is much cheaper than truncating through the length.
     if (chunks.length === 1) chunks.pop();
@@ -181,7 +199,7 @@ export class StreamBuffer {
     if (this.#size === 0) return null;
     const c = this.#chunks[this.#head]!;
     const off = this.#headOff;
-    const j = c.indexOf(byte, off);
+    const j = findByte(c, byte, off, this.#wordsFor(c));
     if (j < 0) return null;
     const end = j + 1;
     const out = c.subarray(off, end);
@@ -255,7 +273,7 @@ export class StreamBuffer {
       const c = chunks[this.#head]!;
       const off = this.#headOff;
       if (from < c.length - off) {
-        const j = c.indexOf(b0, off + from);
+        const j = findByte(c, b0, off + from, this.#wordsFor(c));
         if (j >= 0) return j - off;
         if (chunks.length - this.#head === 1) return -1;
       }
@@ -272,8 +290,9 @@ export class StreamBuffer {
     let i = start + (from - base);
     for (; ci < chunks.length; ci++) {
       const c = chunks[ci]!;
+      const words = dl === 1 ? this.#wordsFor(c) : null;
       for (;;) {
-        const j = c.indexOf(b0, i);
+        const j = findByte(c, b0, i, words);
         if (j < 0) break;
         if (dl === 1) return base + (j - start);
         const m = this.#matchAt(ci, j, delim);

@@ -239,3 +239,44 @@ Deno.test("StreamBuffer grows its tail block only while data piles up", () => {
   const sizes = [...blocks].map((b) => b.byteLength);
   assert.ok(Math.max(...sizes) >= 8192, `block sizes ${sizes}`);
 });
+
+Deno.test("StreamBuffer line reads match a model on long, sparse lines at every alignment", () => {
+  // Lines of 0-300 bytes (long stretches without the delimiter, so the
+  // word-at-a-time scan runs) appended as chunks of random sizes at random
+  // offsets of their memory, read back with takeThroughByte() and, when the
+  // line is not inside the first chunk, indexOf() + take().
+  const random = seededRandom(1121);
+  const int = (n: number) => Math.floor(random() * n);
+  const NL = 10;
+  for (let round = 0; round < 30; round++) {
+    const buf = new StreamBuffer();
+    const model: number[] = [];
+    for (let op = 0; op < 300; op++) {
+      if (int(2) === 0) {
+        const n = int(3) === 0 ? COALESCE_MAX + int(9000) : int(600);
+        const shift = int(8);
+        const backing = new Uint8Array(n + shift);
+        const data = backing.subarray(shift);
+        // Near-misses of "\n" (9, 11, 0x8a) and plain text; "\n" rarely.
+        for (let i = 0; i < n; i++) {
+          data[i] = int(150) === 0 ? NL : [9, 11, 0x8a, 97, 98][int(5)]!;
+        }
+        buf.append(data, int(4) === 0);
+        model.push(...data);
+      } else {
+        const end = model.indexOf(NL);
+        const line = buf.takeThroughByte(NL);
+        if (line !== null) {
+          assert.deepEqual([...line], model.splice(0, end + 1));
+        } else {
+          const at = buf.indexOf(new Uint8Array([NL]));
+          assert.equal(at, end);
+          if (at >= 0) {
+            assert.deepEqual([...buf.take(at + 1)], model.splice(0, at + 1));
+          }
+        }
+      }
+      assert.equal(buf.size, model.length);
+    }
+  }
+});
