@@ -1,21 +1,31 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
-import { BaseIOStream, UnsatisfiableReadError } from "../iostream/mod.ts";
+import {
+  BaseIOStream,
+  type StreamOptions,
+  UnsatisfiableReadError,
+} from "../iostream/mod.ts";
 import { StreamBuffer } from "../iostream/_stream_buffer.ts";
 
 // A stream fed from a script of chunks, one chunk per transport read.
 class Scripted extends BaseIOStream {
   #parts: Uint8Array[];
-  constructor(parts: Uint8Array[]) {
-    super();
+  constructor(parts: Uint8Array[], options?: StreamOptions) {
+    super(options);
     this.#parts = parts;
   }
   protected override readFromFd(buf: Uint8Array): Promise<number | null> {
+    // A read into no space could only return 0, again and again.
+    if (buf.length === 0) throw new Error("readFromFd() got an empty buffer");
     const part = this.#parts.shift();
     if (part === undefined) return Promise.resolve(null);
-    buf.set(part);
-    return Promise.resolve(part.length);
+    // Like a socket: what does not fit stays for the next read.
+    if (part.length > buf.length) {
+      this.#parts.unshift(part.subarray(buf.length));
+    }
+    buf.set(part.subarray(0, buf.length));
+    return Promise.resolve(Math.min(part.length, buf.length));
   }
   protected override writeToFd(data: Uint8Array): Promise<number> {
     return Promise.resolve(data.length);
@@ -112,4 +122,21 @@ Deno.test("readUntil() of a buffered line keeps every check of the slow path", a
   assert.equal(dec.decode(await mixed.readUntil("\r\n")), "b\r\n");
   assert.equal(dec.decode(await mixed.readUntil(new Uint8Array([10]))), "c\n");
   mixed.close();
+});
+
+Deno.test("a tiny readChunkSize keeps reading after its block fills up", async () => {
+  // readChunkSize 1: every transport read asks for one byte. Once the first
+  // 1024-byte block was filled and handed out, reads used to be lent zero
+  // bytes, which a real socket answers with 0 at once: a busy loop.
+  const data = new Uint8Array(3000);
+  for (let i = 0; i < data.length; i++) data[i] = i % 251;
+  const stream = new Scripted([data], { readChunkSize: 1 });
+  try {
+    for (let i = 0; i < data.length; i++) {
+      assert.equal((await stream.readBytes(1))[0], i % 251, `byte ${i}`);
+    }
+  } finally {
+    stream.close();
+  }
+  assert.equal(stream.error, null);
 });
