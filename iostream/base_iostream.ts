@@ -438,7 +438,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       const pos = this.#bytesPos(this.#rbuf.size);
       if (pos >= 0) {
         this.#rKind = NONE;
-        return Promise.resolve(this.#rbuf.take(pos));
+        const value = this.#rbuf.take(pos);
+        this.#relisten();
+        return Promise.resolve(value);
       }
     }
     return this.#startRead();
@@ -478,7 +480,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       // The usual line read: the same one-byte delimiter as last time, no
       // limit, and a whole line in the first buffered chunk.
       const line = this.#rbuf.takeThroughByte(this.#lastDelimByte);
-      if (line !== null) return Promise.resolve(line);
+      if (line !== null) {
+        this.#relisten();
+        return Promise.resolve(line);
+      }
     }
     let delim: Uint8Array;
     let max: number | undefined;
@@ -521,7 +526,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     if (pos >= 0) {
       this.#rKind = NONE;
-      return Promise.resolve(this.#rbuf.take(pos));
+      const value = this.#rbuf.take(pos);
+      this.#relisten();
+      return Promise.resolve(value);
     }
     return this.#startRead();
   }
@@ -652,8 +659,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Iterates over the data in chunks as it arrives, until the stream closes.
-   * The stream keeps reading ahead while an iterator is alive (bounded by
-   * `maxBufferSize`). Ends quietly on a clean close; throws
+   * While an iterator is alive the stream reads ahead, but only while
+   * nothing is buffered: a slow loop body holds the peer back rather than
+   * filling memory. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
    * loop early does not close the stream.
    *
@@ -756,7 +764,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.close(err);
       return rejected(err);
     }
-    if (pos >= 0) return Promise.resolve(this.#consume(pos) as T);
+    if (pos >= 0) {
+      const value = this.#consume(pos) as T;
+      this.#relisten();
+      return Promise.resolve(value);
+    }
     if (this.#closed) return this.#settleOnClose<T>();
     return new Promise<T>((resolve, reject) => {
       this.#rResolve = resolve as (value: never) => void;
@@ -903,6 +915,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     if (pos >= 0) resolve(this.#consume(pos) as never);
   }
 
+  // After a read served from the buffer: whoever listens for the peer's
+  // close (a close callback, an iterator) needs a read in flight again once
+  // the buffer is empty.
+  #relisten(): void {
+    if (this.#closeCallback !== null || this.#iterating !== 0) {
+      this.#ensureLoop();
+    }
+  }
+
   // Settles the described read on a closed stream (nothing can arrive).
   #settleOnClose<T>(): Promise<T> {
     const kind = this.#rKind;
@@ -935,13 +956,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   // Starts one transport read when someone wants data and none is in
   // flight. Reads chain through #onRead, so a stream reads while a read is
-  // pending, a close callback is set or an iterator is alive, and stops
+  // pending, and while a close callback is set or an iterator is alive but
+  // only until something is buffered: reading ahead further would defeat
+  // the peer's flow control and end in StreamBufferFullError. It stops
   // (leaving no read in flight) as soon as nobody wants data.
   #ensureLoop(): void {
     if (
       this.#readInFlight || this.#closed ||
-      (this.#rKind === NONE && this.#closeCallback === null &&
-        this.#iterating === 0)
+      (this.#rKind === NONE &&
+        (this.#rbuf.size > 0 ||
+          (this.#closeCallback === null && this.#iterating === 0)))
     ) return;
     // Once the transport showed it reads in place (it resolved with a
     // count), small reads go straight into the buffer's free space: no copy
@@ -1245,9 +1269,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Sets (or with `null`, clears) the function called once when the stream
-   * closes. While one is set, the stream keeps a read in flight so that it
-   * notices the peer closing even when idle; a thrown error is reported
-   * through the IOLoop's error handler.
+   * closes. While one is set and nothing is buffered, the stream keeps a
+   * read in flight so that it notices the peer closing even when idle (as
+   * in Tornado, unread data buffered from the peer holds that off until it
+   * is read); a thrown error is reported through the IOLoop's error
+   * handler.
    *
    * @param callback The function, or `null`.
    *
@@ -1369,7 +1395,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Whether a read from the transport is in flight (which happens while a
-   * read is pending, a close callback is set, or the stream is iterated).
+   * read is pending, or while a close callback is set or the stream is
+   * iterated and nothing is buffered).
    * A TLS upgrade is impossible while one is.
    *
    * @returns `true` while a transport read is outstanding.
