@@ -1,5 +1,6 @@
 // Copyright the squall authors. MIT license.
 
+import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
@@ -76,8 +77,13 @@ export interface TCPServerListenOptions {
 export interface TCPServerCloseOptions {
   /**
    * How long (ms) to let running handlers finish before their streams are
-   * closed under them. Without it (and without `signal`) `close()` waits
-   * for the handlers however long they take.
+   * closed under them; `0` closes them at once. Without it (and without
+   * `signal`) `close()` waits for the handlers however long they take: a
+   * handler waiting to read from an idle client keeps it waiting until that
+   * client sends or hangs up. A later `close()` call with a timeout (or a
+   * signal) can still cut the wait short.
+   *
+   * @default {Infinity}
    */
   timeout?: number;
   /** Aborting it ends the wait for handlers early, like `timeout`. */
@@ -151,6 +157,11 @@ export class TCPServer {
   #pruneAt = 64;
   #closed = false;
   #closing: Promise<void> | undefined;
+  // The grace period close() gives running handlers: any close() call's
+  // timeout or signal can end it; once over, later calls arm nothing.
+  #graceEnd = Promise.withResolvers<void>();
+  #graceOver = false;
+  #graceCleanups: Array<() => void> = [];
 
   /**
    * Makes a server; it accepts nothing until {@linkcode TCPServer.listen}
@@ -426,8 +437,14 @@ export class TCPServer {
   /**
    * Shuts down gracefully: stops accepting, lets running handlers finish
    * (up to `timeout` ms), then closes the streams still open and resolves
-   * once every handler has returned. Calling it again waits for the same
-   * shutdown.
+   * once every handler has returned.
+   *
+   * Without a `timeout` or `signal` the wait has no limit, as with
+   * asyncio's `Server.wait_closed()`: handlers blocked reading from idle
+   * clients keep it waiting until those clients send or hang up. Pass `timeout` to bound it, or `{ timeout: 0 }` to close every
+   * stream at once (Tornado's `close_all_connections()`). Calling it again
+   * joins the same shutdown, and that call's `timeout` or `signal` can end
+   * the wait earlier (say, on a second Ctrl-C).
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
@@ -462,49 +479,56 @@ export class TCPServer {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.#closing ??= this.#shutdown(options);
+    this.#closing ??= this.#shutdown();
+    this.#limitGrace(options);
     return this.#closing;
   }
 
-  async #shutdown(options: TCPServerCloseOptions): Promise<void> {
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     this.stop();
     await Promise.allSettled(this.#acceptLoops);
-    if (this.#tasks.size > 0) await this.#waitForTasks(options);
+    try {
+      await Promise.race([this.#allTasks(), this.#graceEnd.promise]);
+    } finally {
+      this.#graceOver = true;
+      for (const cleanup of this.#graceCleanups) cleanup();
+      this.#graceCleanups.length = 0;
+    }
     for (const stream of this.#streams) stream.close();
     this.#streams.clear();
+    await this.#allTasks();
+  }
+
+  async #allTasks(): Promise<void> {
     while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
   }
 
-  async #waitForTasks(
-    { timeout, signal }: TCPServerCloseOptions,
-  ): Promise<void> {
-    if (signal?.aborted || timeout === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const gaveUp = new Promise<void>((resolve) => {
-      if (timeout !== undefined && timeout !== Infinity) {
-        timer = setTimeout(resolve, timeout);
-      }
-      if (signal) {
-        onAbort = resolve;
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
-    });
-    try {
-      await Promise.race([
-        (async () => {
-          while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
-        })(),
-        gaveUp,
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+  // Bounds the grace period by this call's timeout and signal; the first
+  // limit reached, of any close() call, ends it.
+  #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
+    if (this.#graceOver) return;
+    const end = () => this.#graceEnd.resolve();
+    if (signal?.aborted || timeout === 0) {
+      end();
+      return;
+    }
+    // setTimeout fires at once for delays past 2^31 - 1 ms.
+    if (timeout !== undefined) {
+      this.#graceCleanups.push(setLongTimeout(end, timeout));
+    }
+    if (signal !== undefined) {
+      signal.addEventListener("abort", end, { once: true });
+      this.#graceCleanups.push(() => signal.removeEventListener("abort", end));
     }
   }
 
-  /** Same as {@linkcode TCPServer.close} with no timeout. */
+  /**
+   * Same as {@linkcode TCPServer.close} with no timeout: leaving an
+   * `await using` block waits for every running handler.
+   *
+   * @returns The shutdown's promise.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -321,6 +321,68 @@ Deno.test("TCPServer.close({ signal }) stops waiting when the signal aborts", as
   await server.close();
 });
 
+// Fails after `ms` instead of hanging when `p` never settles.
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still waiting", async () => {
+  let handlerSaw: unknown;
+  const server = new TCPServer({
+    async handler(stream) {
+      try {
+        await stream.readUntil("\n"); // the client never sends a line
+      } catch (err) {
+        handlerSaw = err;
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const graceful = server.close(); // waits for the handler, however long
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(handlerSaw as unknown, undefined); // `as`: keep it unknown
+  // A second Ctrl-C: stop waiting now.
+  const forced = server.close({ timeout: 0 });
+  assert.equal(forced, graceful); // the same shutdown
+  await within(forced, 2000, "close({ timeout: 0 })");
+  assert.ok(handlerSaw instanceof StreamClosedError);
+  assert.equal((await client.readUntilClose()).length, 0);
+  client.close();
+});
+
+Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still lets handlers finish", async () => {
+  const outcomes: string[] = [];
+  const server = new TCPServer({
+    async handler(stream) {
+      try {
+        outcomes.push(text(await stream.readUntil("\n")));
+        stream.close();
+      } catch (err) {
+        outcomes.push(`${err}`);
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const closing = server.close({ timeout: 2 ** 31 }); // about 25 days
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await client.write("late line\n");
+  await within(closing, 2000, "close()");
+  assert.deepEqual(outcomes, ["late line\n"]);
+  client.close();
+});
+
 Deno.test("TCPServer passes stream options to accepted streams", async () => {
   let failure: unknown;
   let writeFailure: unknown;
