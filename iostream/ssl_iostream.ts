@@ -49,6 +49,12 @@ export class SSLIOStream extends IOStream {
   /**
    * Wraps a TLS connection; the stream owns it from now on.
    *
+   * A connection accepted from `Deno.listenTls` (or made by
+   * `Deno.connectTls`) keeps Nagle's algorithm on, and Deno 2.9 offers no
+   * way to turn it off: `setNodelay()` is a no-op here. Small writes that
+   * follow an unacknowledged one may then wait for the peer's delayed ACK
+   * (up to ~40 ms); prefer one `write()` per message.
+   *
    * @param conn A connection from `Deno.connectTls`, `Deno.listenTls` or
    * `Deno.startTls`.
    * @param options Buffer limits.

@@ -29,10 +29,16 @@ export interface TCPServerOptions extends StreamOptions {
    * {@linkcode TCPServer.listen} speaks TLS and handlers get
    * {@linkcode SSLIOStream}s, handed over once their handshake is done.
    *
-   * Deno 2.9 caveat: a client that connects but never starts its
-   * handshake keeps its TCP connection open on Deno's side, even after
-   * {@linkcode TCPServer.close} closed its stream, until it sends
-   * something or hangs up.
+   * Deno 2.9 caveats:
+   * - A client that connects but never starts its handshake keeps its TCP
+   *   connection open on Deno's side, even after
+   *   {@linkcode TCPServer.close} closed its stream, until it sends
+   *   something or hangs up.
+   * - Accepted TLS connections keep Nagle's algorithm on: a `TlsConn` has
+   *   no `setNoDelay` and `Deno.listenTls` no option for it, so
+   *   `setNodelay()` cannot help. A small write sent while an earlier one
+   *   is still unacknowledged can wait for the client's delayed ACK (up to
+   *   ~40 ms); write each response with one `write()` call.
    */
   cert?: string;
   /** PEM private key that goes with `cert`. */
