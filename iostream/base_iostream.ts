@@ -834,7 +834,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   // The BYTES and UNTIL rules of #findReadPos, also called directly by
   // readBytes() and readUntil() so that their hot paths stay monomorphic.
   #bytesPos(size: number): number {
-    if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
+    if (this.#rCb !== null) return this.#rN === 0 ? 0 : -1; // streamed
     const n = this.#rN;
     if (size >= n) return n;
     return this.#rPartial && size > 0 ? size : -1;

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   BaseIOStream,
+  StreamClosedError,
   type StreamOptions,
   UnsatisfiableReadError,
 } from "../iostream/mod.ts";
@@ -139,4 +140,24 @@ Deno.test("a tiny readChunkSize keeps reading after its block fills up", async (
     stream.close();
   }
   assert.equal(stream.error, null);
+});
+
+Deno.test("close() from a streaming callback given the last bytes still resolves the read", async () => {
+  const stream = new Scripted([new Uint8Array([1, 2]), new Uint8Array([3, 4])]);
+  const seen: number[] = [];
+  const done = await stream.readBytes(4, {
+    streamingCallback: (chunk) => {
+      seen.push(...chunk);
+      if (seen.length === 4) stream.close(); // got everything: hang up
+    },
+  });
+  assert.equal(done.length, 0);
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  assert.equal(stream.closed(), true);
+  // Closing before the last byte still fails the read.
+  const short = new Scripted([new Uint8Array([1, 2]), new Uint8Array([3, 4])]);
+  await assert.rejects(
+    short.readBytes(4, { streamingCallback: () => short.close() }),
+    StreamClosedError,
+  );
 });
