@@ -1082,9 +1082,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}. Large
-   * `Uint8Array`s are written from the caller's memory without a copy:
-   * leave them unchanged until the promise settles.
+   * promise is safe: a failure then only shows on {@linkcode error}. A
+   * `Uint8Array` may be written from the caller's memory without a copy
+   * (always when nothing is queued ahead of it, whatever its size): leave
+   * it unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects
