@@ -66,8 +66,9 @@ export class SSLIOStream extends IOStream {
 
   /**
    * Connects with TLS and resolves once the handshake is done. Unless the
-   * options ask for more than `hostname`, `port`, `caCerts` and
-   * `alpnProtocols` (e.g. a client certificate), it connects over TCP, turns
+   * options ask for more than `hostname`, `port`, `caCerts`, `alpnProtocols`
+   * and `unsafelyDisableHostnameVerification` (e.g. a client certificate),
+   * it connects over TCP, turns
    * Nagle's algorithm off and upgrades with `Deno.startTls`: a `TlsConn`
    * from `Deno.connectTls` keeps Nagle on and cannot turn it off.
    *
@@ -247,11 +248,15 @@ export class SSLIOStream extends IOStream {
 // (mTLS) need Deno.connectTls itself.
 async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
   const { caCerts, alpnProtocols, hostname, port } = addr;
+  const unverifiedName = addr.unsafelyDisableHostnameVerification;
   // Anything else (client certificates, family selection, …) is left to
-  // Deno.connectTls.
-  if (Object.keys(addr).some((k) => !PLAIN_UPGRADE_KEYS.has(k))) {
-    return await Deno.connectTls(addr);
-  }
+  // Deno.connectTls. Options set to undefined, and the `transport: "tcp"`
+  // of a listener's address spread in, ask for nothing more.
+  const needsConnectTls = Object.entries(addr).some(([k, v]) =>
+    v !== undefined && !PLAIN_UPGRADE_KEYS.has(k) &&
+    !(k === "transport" && v === "tcp")
+  );
+  if (needsConnectTls) return await Deno.connectTls(addr);
   const tcp = await Deno.connect({ port, ...(hostname ? { hostname } : {}) });
   try {
     tcp.setNoDelay(true);
@@ -259,6 +264,9 @@ async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
     if (hostname !== undefined) opts.hostname = hostname;
     if (caCerts !== undefined) opts.caCerts = caCerts;
     if (alpnProtocols !== undefined) opts.alpnProtocols = alpnProtocols;
+    if (unverifiedName !== undefined) {
+      opts.unsafelyDisableHostnameVerification = unverifiedName;
+    }
     return await Deno.startTls(tcp, opts);
   } catch (err) {
     try {
@@ -275,4 +283,5 @@ const PLAIN_UPGRADE_KEYS = new Set([
   "port",
   "caCerts",
   "alpnProtocols",
+  "unsafelyDisableHostnameVerification",
 ]);
