@@ -32,9 +32,10 @@ export interface PipeEnds {
  *
  * Tornado's `tornado.iostream.PipeIOStream`. Byte streams are read with a
  * BYOB reader into the stream's own buffer. `close()` closes the writable
- * (after what is queued) and cancels the readable. Reading from a stream
- * without a readable end behaves as end of stream; writing to one without a
- * writable end rejects.
+ * (after what is queued) and cancels the readable. A stream without a
+ * readable end reads nothing: its reads, and the read a close callback
+ * keeps in flight, wait until the writable end is closed or fails, then see
+ * end of stream. Writing to one without a writable end rejects.
  *
  * @example Talk to a child process
  * ```ts
@@ -116,7 +117,12 @@ export class PipeIOStream extends BaseIOStream {
       if (done || value === undefined) return null;
       return value;
     }
-    if (this.#reader === null) return null;
+    if (this.#reader === null) {
+      // No readable end, like a socket whose peer never sends: nothing
+      // arrives until the writable end is closed, or fails (then say why).
+      await this.#writer!.closed;
+      return null;
+    }
     for (;;) {
       const { done, value } = await this.#reader.read();
       if (done) return null;
