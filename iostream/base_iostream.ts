@@ -2,6 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
+import { typeName } from "./_type_name.ts";
 import {
   StreamBufferFullError,
   StreamClosedError,
@@ -182,6 +183,17 @@ const INTO = 4;
 const CLOSE = 5;
 const CHUNK = 6; // any buffered data (async iteration)
 
+// What each kind of pending read is called in error messages.
+const READ_NAMES = [
+  "none",
+  "readBytes()",
+  "readUntil()",
+  "readUntilRegex()",
+  "readInto()",
+  "readUntilClose()",
+  "an async iterator's next()",
+];
+
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -198,7 +210,7 @@ function rejected<T>(err: unknown): Promise<T> {
 
 function checkSize(name: string, value: unknown, min: number): number {
   if (typeof value !== "number") {
-    throw new TypeError(`${name} must be a number, got ${typeof value}`);
+    throw new TypeError(`${name} must be a number, got ${typeName(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < min) {
     throw new RangeError(
@@ -501,7 +513,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       } else if (delimiter instanceof Uint8Array) delim = delimiter;
       else {
         throw new TypeError(
-          `Delimiter must be a Uint8Array or a string, got ${typeof delimiter}`,
+          `Delimiter must be a Uint8Array or a string, got ${
+            typeName(delimiter)
+          }`,
         );
       }
       if (delim.length === 0) {
@@ -564,7 +578,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     let max: number | undefined;
     try {
       if (!(regex instanceof RegExp)) {
-        throw new TypeError(`Pattern must be a RegExp, got ${typeof regex}`);
+        throw new TypeError(`Pattern must be a RegExp, got ${typeName(regex)}`);
       }
       max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
@@ -610,7 +624,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     try {
       if (!(buffer instanceof Uint8Array)) {
         throw new TypeError(
-          `Buffer must be a Uint8Array, got ${typeof buffer}`,
+          `Buffer must be a Uint8Array, got ${typeName(buffer)}`,
         );
       }
       this.#checkNotReading();
@@ -727,7 +741,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   #checkNotReading(): void {
     if (this.#rKind !== NONE) {
-      throw new Error("Cannot start a read while another read is pending");
+      throw new Error(
+        `Cannot start a read while another read is pending: ${
+          READ_NAMES[this.#rKind]
+        }`,
+      );
     }
   }
 
@@ -1066,7 +1084,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#tryServe();
     if (this.#rbuf.size > this.#maxBufferSize && !this.#closed) {
       const err = new StreamBufferFullError(
-        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
+        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading: ` +
+          `${this.#rbuf.size} bytes buffered`,
       );
       const reject = this.#rReject;
       this.#clearRead();
@@ -1114,7 +1133,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     else {
       return rejected(
         new TypeError(
-          `Data must be a Uint8Array or a string, got ${typeof data}`,
+          `Data must be a Uint8Array or a string, got ${typeName(data)}`,
         ),
       );
     }
@@ -1296,7 +1315,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   setCloseCallback(callback: (() => void) | null): void {
     if (callback !== null && typeof callback !== "function") {
       throw new TypeError(
-        `Close callback must be a function or null, got ${typeof callback}`,
+        `Close callback must be a function or null, got ${typeName(callback)}`,
       );
     }
     this.#closeCallback = callback;

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { typeName } from "./_type_name.ts";
 
 /**
  * The two ends a {@linkcode PipeIOStream} can wrap; either may be absent.
@@ -80,14 +81,24 @@ export class PipeIOStream extends BaseIOStream {
       readable = pipe.readable;
       writable = pipe.writable;
       if (readable !== undefined && !(readable instanceof ReadableStream)) {
-        throw new TypeError("PipeIOStream: readable must be a ReadableStream");
+        throw new TypeError(
+          `PipeIOStream: readable must be a ReadableStream, got ${
+            typeName(readable)
+          }`,
+        );
       }
       if (writable !== undefined && !(writable instanceof WritableStream)) {
-        throw new TypeError("PipeIOStream: writable must be a WritableStream");
+        throw new TypeError(
+          `PipeIOStream: writable must be a WritableStream, got ${
+            typeName(writable)
+          }`,
+        );
       }
     } else {
       throw new TypeError(
-        "PipeIOStream needs a ReadableStream, a WritableStream or { readable, writable }",
+        `PipeIOStream needs a ReadableStream, a WritableStream or { readable, writable }, got ${
+          typeName(pipe)
+        }`,
       );
     }
     if (readable === undefined && writable === undefined) {
@@ -128,7 +139,9 @@ export class PipeIOStream extends BaseIOStream {
       if (done) return null;
       if (!(value instanceof Uint8Array)) {
         throw new TypeError(
-          `PipeIOStream: the readable produced a ${typeof value}, not a Uint8Array`,
+          `PipeIOStream: the readable produced ${
+            typeName(value)
+          }, not a Uint8Array`,
         );
       }
       if (value.length > 0) return value;

@@ -2,6 +2,7 @@
 
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
 import { SSLIOStream } from "./ssl_iostream.ts";
@@ -179,7 +180,9 @@ export class TCPServer {
     const { handler, cert, key, alpnProtocols, ...streamOptions } = options;
     if (handler !== undefined && typeof handler !== "function") {
       throw new TypeError(
-        `Cannot create TCPServer: handler must be a function, got ${typeof handler}`,
+        `Cannot create TCPServer: handler must be a function, got ${
+          typeName(handler)
+        }`,
       );
     }
     if (
@@ -270,7 +273,7 @@ export class TCPServer {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(
         `Cannot listen: expected a port number or options, got ${
-          portOrOptions === null ? "null" : typeof portOrOptions
+          typeName(portOrOptions)
         }`,
       );
     }
@@ -283,7 +286,11 @@ export class TCPServer {
     const { port = 0, hostname, path, reusePort = false } = options;
     if (path !== undefined) {
       if (typeof path !== "string" || path === "") {
-        throw new TypeError("Cannot listen: path must be a non-empty string");
+        throw new TypeError(
+          `Cannot listen: path must be a non-empty string, got ${
+            typeName(path)
+          }`,
+        );
       }
       if (options.port !== undefined || hostname !== undefined || reusePort) {
         throw new TypeError(
@@ -299,7 +306,7 @@ export class TCPServer {
     }
     if (typeof port !== "number" || !Number.isInteger(port)) {
       throw new TypeError(
-        `Cannot listen: port must be an integer, got ${port}`,
+        `Cannot listen: port must be an integer, got ${typeName(port)}`,
       );
     }
     if (port < 0 || port > 65535) {
@@ -308,7 +315,9 @@ export class TCPServer {
       );
     }
     if (hostname !== undefined && typeof hostname !== "string") {
-      throw new TypeError("Cannot listen: hostname must be a string");
+      throw new TypeError(
+        `Cannot listen: hostname must be a string, got ${typeName(hostname)}`,
+      );
     }
     if (reusePort && !unstableNetEnabled()) {
       // Deno.listen({ reusePort }) without the flag ends the whole process
@@ -662,13 +671,19 @@ function formatAddr(addr: Deno.Addr): string {
 
 function validateCloseOptions(options: TCPServerCloseOptions): void {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError("Cannot close TCPServer: options must be an object");
+    throw new TypeError(
+      `Cannot close TCPServer: options must be an object, got ${
+        typeName(options)
+      }`,
+    );
   }
   const { timeout, signal } = options;
   if (timeout !== undefined) {
     if (typeof timeout !== "number" || Number.isNaN(timeout)) {
       throw new TypeError(
-        `Cannot close TCPServer: timeout must be a number, got ${timeout}`,
+        `Cannot close TCPServer: timeout must be a number, got ${
+          typeName(timeout)
+        }`,
       );
     }
     if (timeout < 0) {
@@ -679,7 +694,9 @@ function validateCloseOptions(options: TCPServerCloseOptions): void {
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(
-      "Cannot close TCPServer: signal must be an AbortSignal",
+      `Cannot close TCPServer: signal must be an AbortSignal, got ${
+        typeName(signal)
+      }`,
     );
   }
 }

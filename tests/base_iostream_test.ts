@@ -161,3 +161,41 @@ Deno.test("close() from a streaming callback given the last bytes still resolves
     StreamClosedError,
   );
 });
+
+Deno.test("errors for bad arguments and clashing reads say what was given", async () => {
+  const stream = new Scripted([]);
+  await assert.rejects(stream.readInto(new Uint16Array(2) as never), {
+    name: "TypeError",
+    message: "Buffer must be a Uint8Array, got Uint16Array",
+  });
+  await assert.rejects(stream.write(new ArrayBuffer(2) as never), {
+    name: "TypeError",
+    message: "Data must be a Uint8Array or a string, got ArrayBuffer",
+  });
+  await assert.rejects(stream.readBytes("3" as never), {
+    name: "TypeError",
+    message: 'n must be a number, got string "3"',
+  });
+  await assert.rejects(stream.readUntil(null as never), {
+    name: "TypeError",
+    message: "Delimiter must be a Uint8Array or a string, got null",
+  });
+  const pending = stream.readUntil("\n");
+  await assert.rejects(stream.readBytes(1), {
+    name: "Error",
+    message: "Cannot start a read while another read is pending: readUntil()",
+  });
+  stream.close();
+  await assert.rejects(pending, StreamClosedError);
+});
+
+Deno.test("StreamBufferFullError says the limit and how much was buffered", async () => {
+  // Transport reads of 32 bytes (readChunkSize is capped at half the max).
+  const parts = [new Uint8Array(32), new Uint8Array(32), new Uint8Array(32)];
+  const stream = new Scripted(parts, { maxBufferSize: 64 });
+  await assert.rejects(stream.readUntil("\n"), {
+    name: "StreamBufferFullError",
+    message:
+      "Reached maxBufferSize (64 bytes) while reading: 96 bytes buffered",
+  });
+});

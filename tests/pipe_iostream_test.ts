@@ -210,6 +210,10 @@ Deno.test("new PipeIOStream() throws TypeError for anything but streams", () => 
       new PipeIOStream({
         readable: "x" as unknown as ReadableStream<Uint8Array>,
       }),
-    TypeError,
+    {
+      name: "TypeError",
+      message:
+        'PipeIOStream: readable must be a ReadableStream, got string "x"',
+    },
   );
 });

@@ -452,7 +452,7 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(
       // @ts-expect-error: handler must be a function
       () => new TCPServer({ handler: "nope" }),
-      TypeError,
+      { name: "TypeError", message: /got string "nope"/ },
     );
     assert.throws(
       () => new TCPServer({ handler: () => {}, cert: "pem" }),
@@ -465,7 +465,10 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen(70000), RangeError);
     assert.throws(() => server.listen(1.5), TypeError);
     // @ts-expect-error: port must be a number
-    assert.throws(() => server.listen({ port: "80" }), TypeError);
+    assert.throws(() => server.listen({ port: "80" }), {
+      name: "TypeError",
+      message: /port must be an integer, got string "80"/,
+    });
     assert.throws(
       () => server.listen({ path: "/tmp/x.sock", port: 1 }),
       { name: "TypeError", message: /path excludes/ },
@@ -473,6 +476,14 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen({ path: "" }), TypeError);
     assert.deepEqual(server.addrs, []);
     await assert.rejects(server.close({ timeout: -1 }), RangeError);
+    await assert.rejects(
+      // @ts-expect-error: timeout must be a number
+      server.close({ timeout: "100" }),
+      {
+        name: "TypeError",
+        message: /timeout must be a number, got string "100"/,
+      },
+    );
     await server.close();
     assert.throws(() => server.listen(0, HOST), /TCPServer is closed/);
     // A refused listener stays the caller's to close.
