@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { checkSize, optionalSize, streamLimits } from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
 import { typeName } from "./_type_name.ts";
 import {
@@ -171,9 +172,6 @@ export interface ReadUntilCloseOptions {
   streamingCallback?: (chunk: Uint8Array) => void;
 }
 
-const DEFAULT_MAX_BUFFER = 104857600;
-const DEFAULT_CHUNK = 65536;
-
 // Kinds of pending read.
 const NONE = 0;
 const BYTES = 1;
@@ -206,26 +204,6 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 
 function rejected<T>(err: unknown): Promise<T> {
   return quiet(Promise.reject(err));
-}
-
-function checkSize(name: string, value: unknown, min: number): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${name} must be a number, got ${typeName(value)}`);
-  }
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(
-      `${name} must be an integer of at least ${min}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function optionalSize(
-  name: string,
-  value: unknown,
-  min: number,
-): number | undefined {
-  return value === undefined ? undefined : checkSize(name, value, min);
 }
 
 function toError(err: unknown): Error {
@@ -342,18 +320,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * @param options Buffer limits; see {@linkcode StreamOptions}.
    */
   constructor(options: StreamOptions = {}) {
-    const max = optionalSize("maxBufferSize", options.maxBufferSize, 2) ??
-      DEFAULT_MAX_BUFFER;
-    const chunk = optionalSize("readChunkSize", options.readChunkSize, 1) ??
-      DEFAULT_CHUNK;
-    this.#maxBufferSize = max;
-    this.#chunkSize = Math.max(1, Math.min(chunk, Math.floor(max / 2)));
+    const limits = streamLimits(options);
+    this.#maxBufferSize = limits.maxBufferSize;
+    this.#chunkSize = limits.readChunkSize;
     this.#readBufSize = Math.min(1024, this.#chunkSize);
-    this.#maxWrite = optionalSize(
-      "maxWriteBufferSize",
-      options.maxWriteBufferSize,
-      0,
-    ) ?? -1;
+    this.#maxWrite = limits.maxWriteBufferSize;
   }
 
   /**

@@ -2,6 +2,7 @@
 
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
+import { streamLimits } from "./_options.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -106,6 +107,7 @@ export class SSLIOStream extends IOStream {
     addr: Deno.ConnectTlsOptions,
     options: StreamOptions = {},
   ): Promise<SSLIOStream> {
+    streamLimits(options); // bad options fail before connecting
     const stream = new SSLIOStream(await connectTls(addr), options);
     try {
       return await stream.waitForHandshake();

@@ -2,6 +2,7 @@
 
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { streamLimits } from "./_options.ts";
 import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
@@ -208,6 +209,8 @@ export class TCPServer {
         ? { cert, key }
         : { cert, key, alpnProtocols };
     }
+    // Bad stream options fail here, not on every accepted connection.
+    streamLimits(streamOptions);
     this.#handler = handler;
     this.#streamOptions = streamOptions;
   }

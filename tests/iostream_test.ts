@@ -208,4 +208,8 @@ Deno.test("IOStream rejects bad options with RangeError or TypeError", async () 
     () => new IOStream(conn, { maxBufferSize: "1" as unknown as number }),
     TypeError,
   );
+  assert.throws(() => new IOStream(conn, null as unknown as StreamOptions), {
+    name: "TypeError",
+    message: "Stream options must be an object, got null",
+  });
 });

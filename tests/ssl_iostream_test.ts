@@ -98,6 +98,17 @@ Deno.test("SSLIOStream.connect() to a spread listener address still turns Nagle 
   assert.equal(viaConnectTls, 0);
 });
 
+Deno.test("SSLIOStream.connect() with bad options rejects before connecting and leaks nothing", async () => {
+  using listener = listenTls(); // never accepts: nothing may connect
+  await assert.rejects(
+    SSLIOStream.connect(
+      { hostname: "localhost", port: listener.addr.port, caCerts: [CA] },
+      { maxBufferSize: 1 },
+    ),
+    { name: "RangeError", message: /maxBufferSize/ },
+  );
+});
+
 Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and with no CA", async () => {
   using listener = listenTls();
   for (const caCerts of [[OTHER_CA], undefined]) {

@@ -458,6 +458,11 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
       () => new TCPServer({ handler: () => {}, cert: "pem" }),
       { name: "TypeError", message: /both cert and key/ },
     );
+    // Stream options fail here, not once per accepted connection.
+    assert.throws(
+      () => new TCPServer({ handler: () => {}, maxBufferSize: 1 }),
+      { name: "RangeError", message: /maxBufferSize .* got 1/ },
+    );
   });
   await t.step("listen", async () => {
     const server = new TCPServer({ handler: () => {} });
