@@ -199,6 +199,12 @@ export class TCPServer {
         "Cannot create TCPServer: TLS needs both cert and key",
       );
     }
+    if (alpnProtocols !== undefined && cert === undefined) {
+      // Without TLS there is no ALPN: fail rather than serve plain TCP.
+      throw new TypeError(
+        "Cannot create TCPServer: alpnProtocols needs cert and key (TLS)",
+      );
+    }
     if (cert !== undefined && key !== undefined) {
       if (typeof cert !== "string" || typeof key !== "string") {
         throw new TypeError(

@@ -458,6 +458,10 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
       () => new TCPServer({ handler: () => {}, cert: "pem" }),
       { name: "TypeError", message: /both cert and key/ },
     );
+    assert.throws(
+      () => new TCPServer({ handler: () => {}, alpnProtocols: ["h2"] }),
+      { name: "TypeError", message: /alpnProtocols needs cert and key/ },
+    );
     // Stream options fail here, not once per accepted connection.
     assert.throws(
       () => new TCPServer({ handler: () => {}, maxBufferSize: 1 }),
