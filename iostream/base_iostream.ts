@@ -566,11 +566,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads into `buffer` until it is full (with `partial`, as soon as at
-   * least one byte was copied). With nothing buffered, the transport reads
-   * straight into `buffer`, so a loop that reuses one buffer copies nothing
-   * and allocates nothing. If the stream closes before a non-partial read
-   * filled the buffer, the read rejects and the bytes it had received are
-   * lost.
+   * least one byte was copied). Bytes already buffered are copied over
+   * first; a socket or TLS transport then reads the rest straight into
+   * `buffer`, so a loop that reuses one buffer copies nothing and allocates
+   * nothing, and `buffer` may be larger than `maxBufferSize`. If the stream
+   * closes before a non-partial read filled the buffer, the read rejects
+   * and the bytes it had received are lost.
    *
    * @param buffer Where the bytes go.
    * @param options `partial`.
@@ -606,6 +607,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rInto = buffer;
     this.#rFilled = 0;
     this.#rPartial = options.partial === true;
+    const size = this.#rbuf.size;
+    if (!this.#rPartial && size > 0 && size < buffer.length) {
+      // Move what is buffered over first, so that the transport reads the
+      // rest straight into `buffer` instead of through (and past the limit
+      // of) the stream's own buffer.
+      this.#rbuf.copyTo(buffer, size);
+      this.#rFilled = size;
+    }
     return this.#startRead();
   }
 
