@@ -768,11 +768,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return Promise.resolve(value);
     }
     if (this.#closed) return this.#settleOnClose<T>();
-    return new Promise<T>((resolve, reject) => {
-      this.#rResolve = resolve as (value: never) => void;
-      this.#rReject = reject;
-      this.#ensureLoop();
-    });
+    // Quiet like every other rejection here: a read nobody awaits (say, a
+    // readUntilClose() that just drains) must not crash the process when
+    // the stream closes under it.
+    return quiet(
+      new Promise<T>((resolve, reject) => {
+        this.#rResolve = resolve as (value: never) => void;
+        this.#rReject = reject;
+        this.#ensureLoop();
+      }),
+    );
   }
 
   // Feeds buffered bytes to a streaming callback; may throw what it throws.

@@ -8,6 +8,7 @@ import {
   UnsatisfiableReadError,
 } from "../iostream/mod.ts";
 import { StreamBuffer } from "../iostream/_stream_buffer.ts";
+import { countUnhandledRejections } from "./_capture.ts";
 
 // A stream fed from a script of chunks, one chunk per transport read.
 class Scripted extends BaseIOStream {
@@ -198,4 +199,20 @@ Deno.test("StreamBufferFullError says the limit and how much was buffered", asyn
     message:
       "Reached maxBufferSize (64 bytes) while reading: 96 bytes buffered",
   });
+});
+
+Deno.test("reads nobody awaits do not crash the process when the stream closes or fails", async () => {
+  const unhandled = await countUnhandledRejections(async () => {
+    const closed = new Scripted([new Uint8Array([1])]);
+    closed.readBytes(10); // parked, then rejected by close()
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    closed.close();
+    const full = new Scripted([new Uint8Array(40), new Uint8Array(40)], {
+      maxBufferSize: 64,
+    });
+    full.readUntilClose(); // parked, then StreamBufferFullError
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.ok(full.error?.name === "StreamBufferFullError");
+  });
+  assert.equal(unhandled, 0);
 });
