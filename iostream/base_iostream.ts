@@ -569,7 +569,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * least one byte was copied). Bytes already buffered are copied over
    * first; a socket or TLS transport then reads the rest straight into
    * `buffer`, so a loop that reuses one buffer copies nothing and allocates
-   * nothing, and `buffer` may be larger than `maxBufferSize`. If the stream
+   * nothing. `buffer` may be larger than `maxBufferSize`. If the stream
    * closes before a non-partial read filled the buffer, the read rejects
    * and the bytes it had received are lost.
    *
@@ -607,14 +607,6 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rInto = buffer;
     this.#rFilled = 0;
     this.#rPartial = options.partial === true;
-    const size = this.#rbuf.size;
-    if (!this.#rPartial && size > 0 && size < buffer.length) {
-      // Move what is buffered over first, so that the transport reads the
-      // rest straight into `buffer` instead of through (and past the limit
-      // of) the stream's own buffer.
-      this.#rbuf.copyTo(buffer, size);
-      this.#rFilled = size;
-    }
     return this.#startRead();
   }
 
@@ -809,7 +801,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         const filled = this.#rFilled;
         const need = this.#rInto.length - filled;
         if (size >= need) return need;
-        return this.#rPartial && filled + size > 0 ? size : -1;
+        if (this.#rPartial) return filled + size > 0 ? size : -1;
+        if (size > 0) {
+          // Move it over now: the rest can then be read straight into the
+          // caller's buffer, not through (and past the limit of) ours.
+          this.#rbuf.copyTo(this.#rInto.subarray(filled), size);
+          this.#rFilled = filled + size;
+        }
+        return -1;
       }
       case UNTIL:
         return this.#untilPos(size);
