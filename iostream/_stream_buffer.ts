@@ -121,8 +121,11 @@ export class StreamBuffer {
   reserve(n: number, min = n): Uint8Array {
     const tail = this.#tail;
     const room = tail.length - this.#tailFill;
-    // Use what the current tail has left when that is enough.
-    const space = room >= min ? this.#space(Math.min(n, room)) : this.#space(n);
+    // Use what the current tail has left when that is enough (never
+    // nothing: a read into no space returns at once, and would again).
+    const space = room >= min && room > 0
+      ? this.#space(Math.min(n, room))
+      : this.#space(n);
     this.#reservedAt = this.#tailFill;
     return space;
   }

@@ -1,7 +1,9 @@
 // Copyright the squall authors. MIT license.
 
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { checkSize, optionalSize, streamLimits } from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
+import { typeName } from "./_type_name.ts";
 import {
   StreamBufferFullError,
   StreamClosedError,
@@ -170,9 +172,6 @@ export interface ReadUntilCloseOptions {
   streamingCallback?: (chunk: Uint8Array) => void;
 }
 
-const DEFAULT_MAX_BUFFER = 104857600;
-const DEFAULT_CHUNK = 65536;
-
 // Kinds of pending read.
 const NONE = 0;
 const BYTES = 1;
@@ -181,6 +180,17 @@ const REGEX = 3;
 const INTO = 4;
 const CLOSE = 5;
 const CHUNK = 6; // any buffered data (async iteration)
+
+// What each kind of pending read is called in error messages.
+const READ_NAMES = [
+  "none",
+  "readBytes()",
+  "readUntil()",
+  "readUntilRegex()",
+  "readInto()",
+  "readUntilClose()",
+  "an async iterator's next()",
+];
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -194,26 +204,6 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 
 function rejected<T>(err: unknown): Promise<T> {
   return quiet(Promise.reject(err));
-}
-
-function checkSize(name: string, value: unknown, min: number): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${name} must be a number, got ${typeof value}`);
-  }
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(
-      `${name} must be an integer of at least ${min}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function optionalSize(
-  name: string,
-  value: unknown,
-  min: number,
-): number | undefined {
-  return value === undefined ? undefined : checkSize(name, value, min);
 }
 
 function toError(err: unknown): Error {
@@ -330,18 +320,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * @param options Buffer limits; see {@linkcode StreamOptions}.
    */
   constructor(options: StreamOptions = {}) {
-    const max = optionalSize("maxBufferSize", options.maxBufferSize, 2) ??
-      DEFAULT_MAX_BUFFER;
-    const chunk = optionalSize("readChunkSize", options.readChunkSize, 1) ??
-      DEFAULT_CHUNK;
-    this.#maxBufferSize = max;
-    this.#chunkSize = Math.max(1, Math.min(chunk, Math.floor(max / 2)));
+    const limits = streamLimits(options);
+    this.#maxBufferSize = limits.maxBufferSize;
+    this.#chunkSize = limits.readChunkSize;
     this.#readBufSize = Math.min(1024, this.#chunkSize);
-    this.#maxWrite = optionalSize(
-      "maxWriteBufferSize",
-      options.maxWriteBufferSize,
-      0,
-    ) ?? -1;
+    this.#maxWrite = limits.maxWriteBufferSize;
   }
 
   /**
@@ -438,7 +421,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       const pos = this.#bytesPos(this.#rbuf.size);
       if (pos >= 0) {
         this.#rKind = NONE;
-        return Promise.resolve(this.#rbuf.take(pos));
+        const value = this.#rbuf.take(pos);
+        this.#relisten();
+        return Promise.resolve(value);
       }
     }
     return this.#startRead();
@@ -478,7 +463,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       // The usual line read: the same one-byte delimiter as last time, no
       // limit, and a whole line in the first buffered chunk.
       const line = this.#rbuf.takeThroughByte(this.#lastDelimByte);
-      if (line !== null) return Promise.resolve(line);
+      if (line !== null) {
+        this.#relisten();
+        return Promise.resolve(line);
+      }
     }
     let delim: Uint8Array;
     let max: number | undefined;
@@ -496,7 +484,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       } else if (delimiter instanceof Uint8Array) delim = delimiter;
       else {
         throw new TypeError(
-          `Delimiter must be a Uint8Array or a string, got ${typeof delimiter}`,
+          `Delimiter must be a Uint8Array or a string, got ${
+            typeName(delimiter)
+          }`,
         );
       }
       if (delim.length === 0) {
@@ -521,7 +511,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     if (pos >= 0) {
       this.#rKind = NONE;
-      return Promise.resolve(this.#rbuf.take(pos));
+      const value = this.#rbuf.take(pos);
+      this.#relisten();
+      return Promise.resolve(value);
     }
     return this.#startRead();
   }
@@ -557,7 +549,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     let max: number | undefined;
     try {
       if (!(regex instanceof RegExp)) {
-        throw new TypeError(`Pattern must be a RegExp, got ${typeof regex}`);
+        throw new TypeError(`Pattern must be a RegExp, got ${typeName(regex)}`);
       }
       max = optionalSize("maxBytes", options?.maxBytes, 0);
       this.#checkNotReading();
@@ -574,11 +566,12 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads into `buffer` until it is full (with `partial`, as soon as at
-   * least one byte was copied). With nothing buffered, the transport reads
-   * straight into `buffer`, so a loop that reuses one buffer copies nothing
-   * and allocates nothing. If the stream closes before a non-partial read
-   * filled the buffer, the read rejects and the bytes it had received are
-   * lost.
+   * least one byte was copied). Bytes already buffered are copied over
+   * first; a socket or TLS transport then reads the rest straight into
+   * `buffer`, so a loop that reuses one buffer copies nothing and allocates
+   * nothing. `buffer` may be larger than `maxBufferSize`. If the stream
+   * closes before a non-partial read filled the buffer, the read rejects
+   * and the bytes it had received are lost.
    *
    * @param buffer Where the bytes go.
    * @param options `partial`.
@@ -603,7 +596,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     try {
       if (!(buffer instanceof Uint8Array)) {
         throw new TypeError(
-          `Buffer must be a Uint8Array, got ${typeof buffer}`,
+          `Buffer must be a Uint8Array, got ${typeName(buffer)}`,
         );
       }
       this.#checkNotReading();
@@ -652,8 +645,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Iterates over the data in chunks as it arrives, until the stream closes.
-   * The stream keeps reading ahead while an iterator is alive (bounded by
-   * `maxBufferSize`). Ends quietly on a clean close; throws
+   * While an iterator is alive the stream reads ahead, but only while
+   * nothing is buffered: a slow loop body holds the peer back rather than
+   * filling memory. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
    * loop early does not close the stream.
    *
@@ -719,7 +713,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   #checkNotReading(): void {
     if (this.#rKind !== NONE) {
-      throw new Error("Cannot start a read while another read is pending");
+      throw new Error(
+        `Cannot start a read while another read is pending: ${
+          READ_NAMES[this.#rKind]
+        }`,
+      );
     }
   }
 
@@ -756,13 +754,22 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.close(err);
       return rejected(err);
     }
-    if (pos >= 0) return Promise.resolve(this.#consume(pos) as T);
+    if (pos >= 0) {
+      const value = this.#consume(pos) as T;
+      this.#relisten();
+      return Promise.resolve(value);
+    }
     if (this.#closed) return this.#settleOnClose<T>();
-    return new Promise<T>((resolve, reject) => {
-      this.#rResolve = resolve as (value: never) => void;
-      this.#rReject = reject;
-      this.#ensureLoop();
-    });
+    // Quiet like every other rejection here: a read nobody awaits (say, a
+    // readUntilClose() that just drains) must not crash the process when
+    // the stream closes under it.
+    return quiet(
+      new Promise<T>((resolve, reject) => {
+        this.#rResolve = resolve as (value: never) => void;
+        this.#rReject = reject;
+        this.#ensureLoop();
+      }),
+    );
   }
 
   // Feeds buffered bytes to a streaming callback; may throw what it throws.
@@ -794,7 +801,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         const filled = this.#rFilled;
         const need = this.#rInto.length - filled;
         if (size >= need) return need;
-        return this.#rPartial && filled + size > 0 ? size : -1;
+        if (this.#rPartial) return filled + size > 0 ? size : -1;
+        if (size > 0) {
+          // Move it over now: the rest can then be read straight into the
+          // caller's buffer, not through (and past the limit of) ours.
+          this.#rbuf.copyTo(this.#rInto.subarray(filled), size);
+          this.#rFilled = filled + size;
+        }
+        return -1;
       }
       case UNTIL:
         return this.#untilPos(size);
@@ -822,7 +836,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   // The BYTES and UNTIL rules of #findReadPos, also called directly by
   // readBytes() and readUntil() so that their hot paths stay monomorphic.
   #bytesPos(size: number): number {
-    if (this.#rCb !== null) return -1; // streamed; done when #rN is 0
+    if (this.#rCb !== null) return this.#rN === 0 ? 0 : -1; // streamed
     const n = this.#rN;
     if (size >= n) return n;
     return this.#rPartial && size > 0 ? size : -1;
@@ -903,6 +917,15 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     if (pos >= 0) resolve(this.#consume(pos) as never);
   }
 
+  // After a read served from the buffer: whoever listens for the peer's
+  // close (a close callback, an iterator) needs a read in flight again once
+  // the buffer is empty.
+  #relisten(): void {
+    if (this.#closeCallback !== null || this.#iterating !== 0) {
+      this.#ensureLoop();
+    }
+  }
+
   // Settles the described read on a closed stream (nothing can arrive).
   #settleOnClose<T>(): Promise<T> {
     const kind = this.#rKind;
@@ -935,13 +958,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   // Starts one transport read when someone wants data and none is in
   // flight. Reads chain through #onRead, so a stream reads while a read is
-  // pending, a close callback is set or an iterator is alive, and stops
+  // pending, and while a close callback is set or an iterator is alive but
+  // only until something is buffered: reading ahead further would defeat
+  // the peer's flow control and end in StreamBufferFullError. It stops
   // (leaving no read in flight) as soon as nobody wants data.
   #ensureLoop(): void {
     if (
       this.#readInFlight || this.#closed ||
-      (this.#rKind === NONE && this.#closeCallback === null &&
-        this.#iterating === 0)
+      (this.#rKind === NONE &&
+        (this.#rbuf.size > 0 ||
+          (this.#closeCallback === null && this.#iterating === 0)))
     ) return;
     // Once the transport showed it reads in place (it resolved with a
     // count), small reads go straight into the buffer's free space: no copy
@@ -1042,7 +1068,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#tryServe();
     if (this.#rbuf.size > this.#maxBufferSize && !this.#closed) {
       const err = new StreamBufferFullError(
-        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading`,
+        `Reached maxBufferSize (${this.#maxBufferSize} bytes) while reading: ` +
+          `${this.#rbuf.size} bytes buffered`,
       );
       const reject = this.#rReject;
       this.#clearRead();
@@ -1058,9 +1085,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}. Large
-   * `Uint8Array`s are written from the caller's memory without a copy:
-   * leave them unchanged until the promise settles.
+   * promise is safe: a failure then only shows on {@linkcode error}. A
+   * `Uint8Array` may be written from the caller's memory without a copy
+   * (always when nothing is queued ahead of it, whatever its size): leave
+   * it unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects
@@ -1089,7 +1117,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     else {
       return rejected(
         new TypeError(
-          `Data must be a Uint8Array or a string, got ${typeof data}`,
+          `Data must be a Uint8Array or a string, got ${typeName(data)}`,
         ),
       );
     }
@@ -1245,9 +1273,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Sets (or with `null`, clears) the function called once when the stream
-   * closes. While one is set, the stream keeps a read in flight so that it
-   * notices the peer closing even when idle; a thrown error is reported
-   * through the IOLoop's error handler.
+   * closes. While one is set and nothing is buffered, the stream keeps a
+   * read in flight so that it notices the peer closing even when idle (as
+   * in Tornado, unread data buffered from the peer holds that off until it
+   * is read); a thrown error is reported through the IOLoop's error
+   * handler.
    *
    * @param callback The function, or `null`.
    *
@@ -1269,7 +1299,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   setCloseCallback(callback: (() => void) | null): void {
     if (callback !== null && typeof callback !== "function") {
       throw new TypeError(
-        `Close callback must be a function or null, got ${typeof callback}`,
+        `Close callback must be a function or null, got ${typeName(callback)}`,
       );
     }
     this.#closeCallback = callback;
@@ -1369,7 +1399,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Whether a read from the transport is in flight (which happens while a
-   * read is pending, a close callback is set, or the stream is iterated).
+   * read is pending, or while a close callback is set or the stream is
+   * iterated and nothing is buffered).
    * A TLS upgrade is impossible while one is.
    *
    * @returns `true` while a transport read is outstanding.

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { streamLimits } from "./_options.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
 /**
@@ -127,6 +128,7 @@ export class IOStream extends BaseIOStream {
       | Deno.UnixAddr,
     options: StreamOptions = {},
   ): Promise<IOStream> {
+    streamLimits(options); // bad options fail before connecting
     let conn: Deno.Conn;
     if (addr.transport === "unix") {
       conn = await Deno.connect({ transport: "unix", path: addr.path });

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { typeName } from "./_type_name.ts";
 
 /**
  * The two ends a {@linkcode PipeIOStream} can wrap; either may be absent.
@@ -32,9 +33,10 @@ export interface PipeEnds {
  *
  * Tornado's `tornado.iostream.PipeIOStream`. Byte streams are read with a
  * BYOB reader into the stream's own buffer. `close()` closes the writable
- * (after what is queued) and cancels the readable. Reading from a stream
- * without a readable end behaves as end of stream; writing to one without a
- * writable end rejects.
+ * (after what is queued) and cancels the readable. A stream without a
+ * readable end reads nothing: its reads, and the read a close callback
+ * keeps in flight, wait until the writable end is closed or fails, then see
+ * end of stream. Writing to one without a writable end rejects.
  *
  * @example Talk to a child process
  * ```ts
@@ -79,14 +81,24 @@ export class PipeIOStream extends BaseIOStream {
       readable = pipe.readable;
       writable = pipe.writable;
       if (readable !== undefined && !(readable instanceof ReadableStream)) {
-        throw new TypeError("PipeIOStream: readable must be a ReadableStream");
+        throw new TypeError(
+          `PipeIOStream: readable must be a ReadableStream, got ${
+            typeName(readable)
+          }`,
+        );
       }
       if (writable !== undefined && !(writable instanceof WritableStream)) {
-        throw new TypeError("PipeIOStream: writable must be a WritableStream");
+        throw new TypeError(
+          `PipeIOStream: writable must be a WritableStream, got ${
+            typeName(writable)
+          }`,
+        );
       }
     } else {
       throw new TypeError(
-        "PipeIOStream needs a ReadableStream, a WritableStream or { readable, writable }",
+        `PipeIOStream needs a ReadableStream, a WritableStream or { readable, writable }, got ${
+          typeName(pipe)
+        }`,
       );
     }
     if (readable === undefined && writable === undefined) {
@@ -116,13 +128,20 @@ export class PipeIOStream extends BaseIOStream {
       if (done || value === undefined) return null;
       return value;
     }
-    if (this.#reader === null) return null;
+    if (this.#reader === null) {
+      // No readable end, like a socket whose peer never sends: nothing
+      // arrives until the writable end is closed, or fails (then say why).
+      await this.#writer!.closed;
+      return null;
+    }
     for (;;) {
       const { done, value } = await this.#reader.read();
       if (done) return null;
       if (!(value instanceof Uint8Array)) {
         throw new TypeError(
-          `PipeIOStream: the readable produced a ${typeof value}, not a Uint8Array`,
+          `PipeIOStream: the readable produced ${
+            typeName(value)
+          }, not a Uint8Array`,
         );
       }
       if (value.length > 0) return value;

@@ -2,6 +2,7 @@
 
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
+import { streamLimits } from "./_options.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -49,6 +50,12 @@ export class SSLIOStream extends IOStream {
   /**
    * Wraps a TLS connection; the stream owns it from now on.
    *
+   * A connection accepted from `Deno.listenTls` (or made by
+   * `Deno.connectTls`) keeps Nagle's algorithm on, and Deno 2.9 offers no
+   * way to turn it off: `setNodelay()` is a no-op here. Small writes that
+   * follow an unacknowledged one may then wait for the peer's delayed ACK
+   * (up to ~40 ms); prefer one `write()` per message.
+   *
    * @param conn A connection from `Deno.connectTls`, `Deno.listenTls` or
    * `Deno.startTls`.
    * @param options Buffer limits.
@@ -60,8 +67,9 @@ export class SSLIOStream extends IOStream {
 
   /**
    * Connects with TLS and resolves once the handshake is done. Unless the
-   * options ask for more than `hostname`, `port`, `caCerts` and
-   * `alpnProtocols` (e.g. a client certificate), it connects over TCP, turns
+   * options ask for more than `hostname`, `port`, `caCerts`, `alpnProtocols`
+   * and `unsafelyDisableHostnameVerification` (e.g. a client certificate),
+   * it connects over TCP, turns
    * Nagle's algorithm off and upgrades with `Deno.startTls`: a `TlsConn`
    * from `Deno.connectTls` keeps Nagle on and cannot turn it off.
    *
@@ -99,6 +107,7 @@ export class SSLIOStream extends IOStream {
     addr: Deno.ConnectTlsOptions,
     options: StreamOptions = {},
   ): Promise<SSLIOStream> {
+    streamLimits(options); // bad options fail before connecting
     const stream = new SSLIOStream(await connectTls(addr), options);
     try {
       return await stream.waitForHandshake();
@@ -241,11 +250,15 @@ export class SSLIOStream extends IOStream {
 // (mTLS) need Deno.connectTls itself.
 async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
   const { caCerts, alpnProtocols, hostname, port } = addr;
+  const unverifiedName = addr.unsafelyDisableHostnameVerification;
   // Anything else (client certificates, family selection, …) is left to
-  // Deno.connectTls.
-  if (Object.keys(addr).some((k) => !PLAIN_UPGRADE_KEYS.has(k))) {
-    return await Deno.connectTls(addr);
-  }
+  // Deno.connectTls. Options set to undefined, and the `transport: "tcp"`
+  // of a listener's address spread in, ask for nothing more.
+  const needsConnectTls = Object.entries(addr).some(([k, v]) =>
+    v !== undefined && !PLAIN_UPGRADE_KEYS.has(k) &&
+    !(k === "transport" && v === "tcp")
+  );
+  if (needsConnectTls) return await Deno.connectTls(addr);
   const tcp = await Deno.connect({ port, ...(hostname ? { hostname } : {}) });
   try {
     tcp.setNoDelay(true);
@@ -253,6 +266,9 @@ async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
     if (hostname !== undefined) opts.hostname = hostname;
     if (caCerts !== undefined) opts.caCerts = caCerts;
     if (alpnProtocols !== undefined) opts.alpnProtocols = alpnProtocols;
+    if (unverifiedName !== undefined) {
+      opts.unsafelyDisableHostnameVerification = unverifiedName;
+    }
     return await Deno.startTls(tcp, opts);
   } catch (err) {
     try {
@@ -269,4 +285,5 @@ const PLAIN_UPGRADE_KEYS = new Set([
   "port",
   "caCerts",
   "alpnProtocols",
+  "unsafelyDisableHostnameVerification",
 ]);

@@ -1,6 +1,9 @@
 // Copyright the squall authors. MIT license.
 
+import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { streamLimits } from "./_options.ts";
+import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
 import { SSLIOStream } from "./ssl_iostream.ts";
@@ -28,10 +31,16 @@ export interface TCPServerOptions extends StreamOptions {
    * {@linkcode TCPServer.listen} speaks TLS and handlers get
    * {@linkcode SSLIOStream}s, handed over once their handshake is done.
    *
-   * Deno 2.9 caveat: a client that connects but never starts its
-   * handshake keeps its TCP connection open on Deno's side, even after
-   * {@linkcode TCPServer.close} closed its stream, until it sends
-   * something or hangs up.
+   * Deno 2.9 caveats:
+   * - A client that connects but never starts its handshake keeps its TCP
+   *   connection open on Deno's side, even after
+   *   {@linkcode TCPServer.close} closed its stream, until it sends
+   *   something or hangs up.
+   * - Accepted TLS connections keep Nagle's algorithm on: a `TlsConn` has
+   *   no `setNoDelay` and `Deno.listenTls` no option for it, so
+   *   `setNodelay()` cannot help. A small write sent while an earlier one
+   *   is still unacknowledged can wait for the client's delayed ACK (up to
+   *   ~40 ms); write each response with one `write()` call.
    */
   cert?: string;
   /** PEM private key that goes with `cert`. */
@@ -76,8 +85,13 @@ export interface TCPServerListenOptions {
 export interface TCPServerCloseOptions {
   /**
    * How long (ms) to let running handlers finish before their streams are
-   * closed under them. Without it (and without `signal`) `close()` waits
-   * for the handlers however long they take.
+   * closed under them; `0` closes them at once. Without it (and without
+   * `signal`) `close()` waits for the handlers however long they take: a
+   * handler waiting to read from an idle client keeps it waiting until that
+   * client sends or hangs up. A later `close()` call with a timeout (or a
+   * signal) can still cut the wait short.
+   *
+   * @default {Infinity}
    */
   timeout?: number;
   /** Aborting it ends the wait for handlers early, like `timeout`. */
@@ -151,6 +165,11 @@ export class TCPServer {
   #pruneAt = 64;
   #closed = false;
   #closing: Promise<void> | undefined;
+  // The grace period close() gives running handlers: any close() call's
+  // timeout or signal can end it; once over, later calls arm nothing.
+  #graceEnd = Promise.withResolvers<void>();
+  #graceOver = false;
+  #graceCleanups: Array<() => void> = [];
 
   /**
    * Makes a server; it accepts nothing until {@linkcode TCPServer.listen}
@@ -162,7 +181,9 @@ export class TCPServer {
     const { handler, cert, key, alpnProtocols, ...streamOptions } = options;
     if (handler !== undefined && typeof handler !== "function") {
       throw new TypeError(
-        `Cannot create TCPServer: handler must be a function, got ${typeof handler}`,
+        `Cannot create TCPServer: handler must be a function, got ${
+          typeName(handler)
+        }`,
       );
     }
     if (
@@ -178,6 +199,12 @@ export class TCPServer {
         "Cannot create TCPServer: TLS needs both cert and key",
       );
     }
+    if (alpnProtocols !== undefined && cert === undefined) {
+      // Without TLS there is no ALPN: fail rather than serve plain TCP.
+      throw new TypeError(
+        "Cannot create TCPServer: alpnProtocols needs cert and key (TLS)",
+      );
+    }
     if (cert !== undefined && key !== undefined) {
       if (typeof cert !== "string" || typeof key !== "string") {
         throw new TypeError(
@@ -188,6 +215,8 @@ export class TCPServer {
         ? { cert, key }
         : { cert, key, alpnProtocols };
     }
+    // Bad stream options fail here, not on every accepted connection.
+    streamLimits(streamOptions);
     this.#handler = handler;
     this.#streamOptions = streamOptions;
   }
@@ -253,7 +282,7 @@ export class TCPServer {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(
         `Cannot listen: expected a port number or options, got ${
-          portOrOptions === null ? "null" : typeof portOrOptions
+          typeName(portOrOptions)
         }`,
       );
     }
@@ -266,7 +295,11 @@ export class TCPServer {
     const { port = 0, hostname, path, reusePort = false } = options;
     if (path !== undefined) {
       if (typeof path !== "string" || path === "") {
-        throw new TypeError("Cannot listen: path must be a non-empty string");
+        throw new TypeError(
+          `Cannot listen: path must be a non-empty string, got ${
+            typeName(path)
+          }`,
+        );
       }
       if (options.port !== undefined || hostname !== undefined || reusePort) {
         throw new TypeError(
@@ -282,7 +315,7 @@ export class TCPServer {
     }
     if (typeof port !== "number" || !Number.isInteger(port)) {
       throw new TypeError(
-        `Cannot listen: port must be an integer, got ${port}`,
+        `Cannot listen: port must be an integer, got ${typeName(port)}`,
       );
     }
     if (port < 0 || port > 65535) {
@@ -291,7 +324,9 @@ export class TCPServer {
       );
     }
     if (hostname !== undefined && typeof hostname !== "string") {
-      throw new TypeError("Cannot listen: hostname must be a string");
+      throw new TypeError(
+        `Cannot listen: hostname must be a string, got ${typeName(hostname)}`,
+      );
     }
     if (reusePort && !unstableNetEnabled()) {
       // Deno.listen({ reusePort }) without the flag ends the whole process
@@ -426,8 +461,14 @@ export class TCPServer {
   /**
    * Shuts down gracefully: stops accepting, lets running handlers finish
    * (up to `timeout` ms), then closes the streams still open and resolves
-   * once every handler has returned. Calling it again waits for the same
-   * shutdown.
+   * once every handler has returned.
+   *
+   * Without a `timeout` or `signal` the wait has no limit, as with
+   * asyncio's `Server.wait_closed()`: handlers blocked reading from idle
+   * clients keep it waiting until those clients send or hang up. Pass `timeout` to bound it, or `{ timeout: 0 }` to close every
+   * stream at once (Tornado's `close_all_connections()`). Calling it again
+   * joins the same shutdown, and that call's `timeout` or `signal` can end
+   * the wait earlier (say, on a second Ctrl-C).
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
@@ -462,49 +503,56 @@ export class TCPServer {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.#closing ??= this.#shutdown(options);
+    this.#closing ??= this.#shutdown();
+    this.#limitGrace(options);
     return this.#closing;
   }
 
-  async #shutdown(options: TCPServerCloseOptions): Promise<void> {
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     this.stop();
     await Promise.allSettled(this.#acceptLoops);
-    if (this.#tasks.size > 0) await this.#waitForTasks(options);
+    try {
+      await Promise.race([this.#allTasks(), this.#graceEnd.promise]);
+    } finally {
+      this.#graceOver = true;
+      for (const cleanup of this.#graceCleanups) cleanup();
+      this.#graceCleanups.length = 0;
+    }
     for (const stream of this.#streams) stream.close();
     this.#streams.clear();
+    await this.#allTasks();
+  }
+
+  async #allTasks(): Promise<void> {
     while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
   }
 
-  async #waitForTasks(
-    { timeout, signal }: TCPServerCloseOptions,
-  ): Promise<void> {
-    if (signal?.aborted || timeout === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const gaveUp = new Promise<void>((resolve) => {
-      if (timeout !== undefined && timeout !== Infinity) {
-        timer = setTimeout(resolve, timeout);
-      }
-      if (signal) {
-        onAbort = resolve;
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
-    });
-    try {
-      await Promise.race([
-        (async () => {
-          while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
-        })(),
-        gaveUp,
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+  // Bounds the grace period by this call's timeout and signal; the first
+  // limit reached, of any close() call, ends it.
+  #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
+    if (this.#graceOver) return;
+    const end = () => this.#graceEnd.resolve();
+    if (signal?.aborted || timeout === 0) {
+      end();
+      return;
+    }
+    // setTimeout fires at once for delays past 2^31 - 1 ms.
+    if (timeout !== undefined) {
+      this.#graceCleanups.push(setLongTimeout(end, timeout));
+    }
+    if (signal !== undefined) {
+      signal.addEventListener("abort", end, { once: true });
+      this.#graceCleanups.push(() => signal.removeEventListener("abort", end));
     }
   }
 
-  /** Same as {@linkcode TCPServer.close} with no timeout. */
+  /**
+   * Same as {@linkcode TCPServer.close} with no timeout: leaving an
+   * `await using` block waits for every running handler.
+   *
+   * @returns The shutdown's promise.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -632,13 +680,19 @@ function formatAddr(addr: Deno.Addr): string {
 
 function validateCloseOptions(options: TCPServerCloseOptions): void {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError("Cannot close TCPServer: options must be an object");
+    throw new TypeError(
+      `Cannot close TCPServer: options must be an object, got ${
+        typeName(options)
+      }`,
+    );
   }
   const { timeout, signal } = options;
   if (timeout !== undefined) {
     if (typeof timeout !== "number" || Number.isNaN(timeout)) {
       throw new TypeError(
-        `Cannot close TCPServer: timeout must be a number, got ${timeout}`,
+        `Cannot close TCPServer: timeout must be a number, got ${
+          typeName(timeout)
+        }`,
       );
     }
     if (timeout < 0) {
@@ -649,7 +703,9 @@ function validateCloseOptions(options: TCPServerCloseOptions): void {
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(
-      "Cannot close TCPServer: signal must be an AbortSignal",
+      `Cannot close TCPServer: signal must be an AbortSignal, got ${
+        typeName(signal)
+      }`,
     );
   }
 }

@@ -176,6 +176,22 @@ Deno.test("StreamBuffer.reserve() lends space that commit() adds, never rewound 
   assert.equal(all[3000], 8);
 });
 
+Deno.test("StreamBuffer.reserve() with min 0 never lends zero bytes from a full tail", () => {
+  const buf = new StreamBuffer();
+  // Fill the first tail block (1024 bytes) one byte at a time, handing each
+  // out as a view so that the block can never be rewound.
+  for (let i = 0; i < 1024; i++) {
+    const space = buf.reserve(1, 0);
+    assert.equal(space.length, 1, `reservation ${i} lent ${space.length}`);
+    space[0] = i & 0xff;
+    buf.commit(1);
+    assert.equal(buf.take(1)[0], i & 0xff);
+  }
+  // The tail is full now: the next reservation needs a new block.
+  const space = buf.reserve(1, 0);
+  assert.equal(space.length, 1);
+});
+
 Deno.test("StreamBuffer.takeThroughByte() takes a line from the first chunk only", () => {
   const buf = new StreamBuffer();
   assert.equal(buf.takeThroughByte(10), null); // empty

@@ -54,6 +54,29 @@ function patterned(n: number, seed = 1): Uint8Array {
   return out;
 }
 
+function concat(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  return all;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// Polls `ready` every millisecond; fails after `ms` instead of hanging.
+async function until(ready: () => boolean, what: string, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
+    await sleep(1);
+  }
+}
+
 /** Registers the whole stream contract as tests named after `kind`. */
 export function streamSuite(kind: string, makePair: PairFactory): void {
   function test(
@@ -164,6 +187,35 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     assert.deepEqual(some.subarray(0, got), payload.subarray(0, got));
   });
 
+  test(
+    "readInto() fills a buffer larger than maxBufferSize, a close callback set and bytes left buffered",
+    async ({ a, b }) => {
+      a.setCloseCallback(() => {}); // keeps a read ahead in flight
+      const body = patterned(300000, 11);
+      const first = new Uint8Array(3 + 1000);
+      first.set(enc.encode("GO\n"));
+      first.set(body.subarray(0, 1000), 3);
+      await b.write(first);
+      assert.equal(text(await a.readUntil("\n")), "GO\n");
+      const target = new Uint8Array(body.length);
+      const reading = a.readInto(target);
+      await b.write(body.subarray(1000));
+      assert.equal(await reading, body.length);
+      assert.equal(await sha256(target), await sha256(body));
+      // Nothing left over, but the read ahead is in flight when readInto()
+      // starts: what it brings must not keep the rest from going straight
+      // into the buffer either.
+      await b.write("GO\n");
+      assert.equal(text(await a.readUntil("\n")), "GO\n");
+      target.fill(0);
+      const again = a.readInto(target);
+      await b.write(body);
+      assert.equal(await again, body.length);
+      assert.equal(await sha256(target), await sha256(body));
+    },
+    { a: { maxBufferSize: 65536 } },
+  );
+
   test("readInto() rejects with StreamClosedError when the peer closes before the buffer is full", async ({ a, b }) => {
     await b.write("!");
     await a.readBytes(1);
@@ -201,13 +253,60 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     const parts: Uint8Array[] = [];
     for await (const chunk of a) parts.push(chunk.slice());
     await writing;
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let off = 0;
-    for (const p of parts) {
-      all.set(p, off);
-      off += p.length;
-    }
-    assert.equal(await sha256(all), await sha256(payload));
+    assert.equal(await sha256(concat(parts)), await sha256(payload));
+  });
+
+  test(
+    "async iteration with a slow consumer stays within maxBufferSize",
+    async ({ a, b }) => {
+      const payload = patterned(1 << 20, 9);
+      const writing = b.write(payload).then(() => b.close());
+      writing.catch(() => {}); // awaited below; do not leak if a read fails
+      const parts: Uint8Array[] = [];
+      for await (const chunk of a) {
+        parts.push(chunk.slice());
+        await sleep(1); // slower than the peer writes
+      }
+      await writing;
+      assert.equal(await sha256(concat(parts)), await sha256(payload));
+    },
+    { a: { maxBufferSize: 65536 } },
+  );
+
+  test(
+    "a close callback reads ahead only until something is buffered",
+    async ({ a, b }) => {
+      const payload = patterned(1 << 20, 5);
+      const writing = b.write(payload);
+      writing.catch(() => {}); // awaited below; do not leak if a read fails
+      a.setCloseCallback(() => {});
+      await until(() => a.readBufferSize > 0, "read-ahead");
+      // Time enough for an unbounded read-ahead to pass maxBufferSize.
+      await sleep(50);
+      assert.equal(a.closed(), false, `closed by ${a.error}`);
+      assert.ok(a.readBufferSize <= 65536, `buffered ${a.readBufferSize}`);
+      // The application reads when it is ready: nothing was lost.
+      const parts: Uint8Array[] = [];
+      await a.readBytes(payload.length, {
+        streamingCallback: (chunk) => parts.push(chunk.slice()),
+      });
+      await writing;
+      assert.equal(await sha256(concat(parts)), await sha256(payload));
+    },
+    { a: { maxBufferSize: 65536 } },
+  );
+
+  test("the close callback notices the peer closing after buffered lines were read", async ({ a, b }) => {
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => closed.resolve());
+    await b.write("one\ntwo\n");
+    await until(() => a.readBufferSize > 0, "read-ahead");
+    assert.equal(text(await a.readUntil("\n")), "one\n");
+    assert.equal(text(await a.readUntil("\n")), "two\n"); // the fast path
+    assert.equal(a.readBufferSize, 0);
+    b.close();
+    await until(() => a.closed(), "the peer's close");
+    await closed.promise;
   });
 
   test("a second read while one is pending rejects with Error", async ({ a, b }) => {

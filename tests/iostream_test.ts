@@ -190,6 +190,33 @@ Deno.test("IOStream: a pending read is only kept in flight while someone waits o
   }
 });
 
+Deno.test("IOStream: readInto() after a read left bytes buffered still reads straight into the buffer", async () => {
+  // A header line, then a body larger than maxBufferSize read with
+  // readInto(): the bytes that came with the header must not make the rest
+  // of the body go through (and overflow) the stream's own buffer.
+  const { a, b, close } = await tcpPair({ a: { maxBufferSize: 65536 } });
+  try {
+    const body = new Uint8Array(300000).map((_, i) => i * 13);
+    const head = new TextEncoder().encode("LENGTH 300000\n");
+    const first = new Uint8Array(head.length + 1000);
+    first.set(head);
+    first.set(body.subarray(0, 1000), head.length);
+    await b.write(first);
+    assert.equal(
+      new TextDecoder().decode(await a.readUntil("\n")),
+      "LENGTH 300000\n",
+    );
+    const target = new Uint8Array(body.length);
+    const reading = a.readInto(target);
+    await b.write(body.subarray(1000));
+    assert.equal(await reading, body.length);
+    assert.deepEqual(target, body);
+    assert.equal(a.readBufferSize, 0);
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("IOStream rejects bad options with RangeError or TypeError", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   using conn = await Deno.connect({
@@ -208,4 +235,8 @@ Deno.test("IOStream rejects bad options with RangeError or TypeError", async () 
     () => new IOStream(conn, { maxBufferSize: "1" as unknown as number }),
     TypeError,
   );
+  assert.throws(() => new IOStream(conn, null as unknown as StreamOptions), {
+    name: "TypeError",
+    message: "Stream options must be an object, got null",
+  });
 });

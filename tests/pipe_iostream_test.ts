@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { PipeIOStream, StreamClosedError } from "../iostream/mod.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
+import { flush, isPending } from "./_wait_helpers.ts";
 
 // One direction of an in-memory pipe: a byte ReadableStream (so the reader
 // side can use BYOB reads) fed by a WritableStream with backpressure.
@@ -137,9 +138,52 @@ Deno.test("PipeIOStream over a default (non-byte) readable and a write-only end"
   await writer.write("one");
   await writer.write("two");
   assert.deepEqual(got, ["one", "two"]);
-  // No readable end: reads see end of stream.
-  assert.equal((await writer.readUntilClose()).length, 0);
+  // No readable end: as with a peer that never sends, reads wait until
+  // the writable end is done, then see end of stream.
+  const rest = writer.readUntilClose();
+  assert.equal(await isPending(rest), true);
+  writer.close();
+  assert.equal((await rest).length, 0);
   assert.equal(writer.closed(), true);
+});
+
+Deno.test("PipeIOStream over a child's stdin alone: a close callback does not close it", async () => {
+  const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
+    .spawn();
+  const stdin = new PipeIOStream(child.stdin);
+  const stdout = new PipeIOStream(child.stdout);
+  let closes = 0;
+  stdin.setCloseCallback(() => closes++);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(stdin.closed(), false);
+  await stdin.write("still open\n");
+  assert.equal(
+    new TextDecoder().decode(await stdout.readUntil("\n")),
+    "still open\n",
+  );
+  assert.equal(closes, 0);
+  stdin.close();
+  assert.equal((await stdout.readUntilClose()).length, 0);
+  assert.equal((await child.status).success, true);
+  await flush();
+  assert.equal(closes, 1);
+});
+
+Deno.test("PipeIOStream without a readable end closes when its writable fails", async () => {
+  let controller!: WritableStreamDefaultController;
+  const writable = new WritableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  const pipe = new PipeIOStream(writable);
+  const closed = Promise.withResolvers<void>();
+  pipe.setCloseCallback(() => closed.resolve());
+  const gone = new Error("sink gone");
+  controller.error(gone);
+  await closed.promise;
+  assert.equal(pipe.closed(), true);
+  assert.equal(pipe.error, gone);
 });
 
 Deno.test("PipeIOStream rejects a readable that yields non-bytes", async () => {
@@ -166,6 +210,10 @@ Deno.test("new PipeIOStream() throws TypeError for anything but streams", () => 
       new PipeIOStream({
         readable: "x" as unknown as ReadableStream<Uint8Array>,
       }),
-    TypeError,
+    {
+      name: "TypeError",
+      message:
+        'PipeIOStream: readable must be a ReadableStream, got string "x"',
+    },
   );
 });

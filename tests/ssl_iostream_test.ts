@@ -63,6 +63,52 @@ Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides
   server.close();
 });
 
+Deno.test("SSLIOStream.connect() to a spread listener address still turns Nagle off (no Deno.connectTls)", async () => {
+  // Deno.connectTls gives a TlsConn with Nagle on and no way to turn it
+  // off; connect() must keep to TCP + setNoDelay + Deno.startTls when the
+  // options ask for nothing more, as `transport: "tcp"` and undefined
+  // fields do not.
+  using listener = listenTls();
+  const original = Deno.connectTls;
+  let viaConnectTls = 0;
+  Deno.connectTls = ((options: Deno.ConnectTlsOptions) => {
+    viaConnectTls++;
+    return original(options);
+  }) as typeof Deno.connectTls;
+  try {
+    const accepting = listener.accept();
+    // `undefined` fields as JavaScript (or looser TypeScript) passes them.
+    const client = await SSLIOStream.connect({
+      ...listener.addr,
+      hostname: "localhost",
+      caCerts: [CA],
+      alpnProtocols: undefined,
+    } as unknown as Deno.ConnectTlsOptions);
+    const server = new SSLIOStream(await accepting);
+    await client.write("over TLS\n");
+    assert.equal(
+      new TextDecoder().decode(await server.readUntil("\n")),
+      "over TLS\n",
+    );
+    client.close();
+    server.close();
+  } finally {
+    Deno.connectTls = original;
+  }
+  assert.equal(viaConnectTls, 0);
+});
+
+Deno.test("SSLIOStream.connect() with bad options rejects before connecting and leaks nothing", async () => {
+  using listener = listenTls(); // never accepts: nothing may connect
+  await assert.rejects(
+    SSLIOStream.connect(
+      { hostname: "localhost", port: listener.addr.port, caCerts: [CA] },
+      { maxBufferSize: 1 },
+    ),
+    { name: "RangeError", message: /maxBufferSize/ },
+  );
+});
+
 Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and with no CA", async () => {
   using listener = listenTls();
   for (const caCerts of [[OTHER_CA], undefined]) {

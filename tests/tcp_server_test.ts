@@ -321,6 +321,68 @@ Deno.test("TCPServer.close({ signal }) stops waiting when the signal aborts", as
   await server.close();
 });
 
+// Fails after `ms` instead of hanging when `p` never settles.
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still waiting", async () => {
+  let handlerSaw: unknown;
+  const server = new TCPServer({
+    async handler(stream) {
+      try {
+        await stream.readUntil("\n"); // the client never sends a line
+      } catch (err) {
+        handlerSaw = err;
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const graceful = server.close(); // waits for the handler, however long
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(handlerSaw as unknown, undefined); // `as`: keep it unknown
+  // A second Ctrl-C: stop waiting now.
+  const forced = server.close({ timeout: 0 });
+  assert.equal(forced, graceful); // the same shutdown
+  await within(forced, 2000, "close({ timeout: 0 })");
+  assert.ok(handlerSaw instanceof StreamClosedError);
+  assert.equal((await client.readUntilClose()).length, 0);
+  client.close();
+});
+
+Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still lets handlers finish", async () => {
+  const outcomes: string[] = [];
+  const server = new TCPServer({
+    async handler(stream) {
+      try {
+        outcomes.push(text(await stream.readUntil("\n")));
+        stream.close();
+      } catch (err) {
+        outcomes.push(`${err}`);
+      }
+    },
+  });
+  const { port } = server.listen(0, HOST);
+  const client = await connect(port);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const closing = server.close({ timeout: 2 ** 31 }); // about 25 days
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await client.write("late line\n");
+  await within(closing, 2000, "close()");
+  assert.deepEqual(outcomes, ["late line\n"]);
+  client.close();
+});
+
 Deno.test("TCPServer passes stream options to accepted streams", async () => {
   let failure: unknown;
   let writeFailure: unknown;
@@ -390,11 +452,20 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(
       // @ts-expect-error: handler must be a function
       () => new TCPServer({ handler: "nope" }),
-      TypeError,
+      { name: "TypeError", message: /got string "nope"/ },
     );
     assert.throws(
       () => new TCPServer({ handler: () => {}, cert: "pem" }),
       { name: "TypeError", message: /both cert and key/ },
+    );
+    assert.throws(
+      () => new TCPServer({ handler: () => {}, alpnProtocols: ["h2"] }),
+      { name: "TypeError", message: /alpnProtocols needs cert and key/ },
+    );
+    // Stream options fail here, not once per accepted connection.
+    assert.throws(
+      () => new TCPServer({ handler: () => {}, maxBufferSize: 1 }),
+      { name: "RangeError", message: /maxBufferSize .* got 1/ },
     );
   });
   await t.step("listen", async () => {
@@ -403,7 +474,10 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen(70000), RangeError);
     assert.throws(() => server.listen(1.5), TypeError);
     // @ts-expect-error: port must be a number
-    assert.throws(() => server.listen({ port: "80" }), TypeError);
+    assert.throws(() => server.listen({ port: "80" }), {
+      name: "TypeError",
+      message: /port must be an integer, got string "80"/,
+    });
     assert.throws(
       () => server.listen({ path: "/tmp/x.sock", port: 1 }),
       { name: "TypeError", message: /path excludes/ },
@@ -411,6 +485,14 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen({ path: "" }), TypeError);
     assert.deepEqual(server.addrs, []);
     await assert.rejects(server.close({ timeout: -1 }), RangeError);
+    await assert.rejects(
+      // @ts-expect-error: timeout must be a number
+      server.close({ timeout: "100" }),
+      {
+        name: "TypeError",
+        message: /timeout must be a number, got string "100"/,
+      },
+    );
     await server.close();
     assert.throws(() => server.listen(0, HOST), /TCPServer is closed/);
     // A refused listener stays the caller's to close.

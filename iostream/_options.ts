@@ -1,0 +1,66 @@
+// Copyright the squall authors. MIT license.
+
+/**
+ * Checks of sizes and of {@linkcode StreamOptions}, shared by the streams
+ * and by what makes them (`connect()`, `TCPServer`) so that bad options fail
+ * before a connection is opened. Private to squall.
+ *
+ * @module
+ */
+
+import type { StreamOptions } from "./base_iostream.ts";
+import { typeName } from "./_type_name.ts";
+
+const DEFAULT_MAX_BUFFER = 104857600;
+const DEFAULT_CHUNK = 65536;
+
+/** A size argument: a safe integer of at least `min`, else it throws. */
+export function checkSize(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`${name} must be a number, got ${typeName(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `${name} must be an integer of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Like {@linkcode checkSize}, but `undefined` passes (as `undefined`). */
+export function optionalSize(
+  name: string,
+  value: unknown,
+  min: number,
+): number | undefined {
+  return value === undefined ? undefined : checkSize(name, value, min);
+}
+
+/** The limits {@linkcode StreamOptions} describe, defaults applied. */
+export interface StreamLimits {
+  maxBufferSize: number;
+  readChunkSize: number;
+  maxWriteBufferSize: number; // -1: no limit
+}
+
+/** Checks `options` and applies the defaults; throws on bad values. */
+export function streamLimits(options: StreamOptions): StreamLimits {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Stream options must be an object, got ${typeName(options)}`,
+    );
+  }
+  const max = optionalSize("maxBufferSize", options.maxBufferSize, 2) ??
+    DEFAULT_MAX_BUFFER;
+  const chunk = optionalSize("readChunkSize", options.readChunkSize, 1) ??
+    DEFAULT_CHUNK;
+  return {
+    maxBufferSize: max,
+    readChunkSize: Math.max(1, Math.min(chunk, Math.floor(max / 2))),
+    maxWriteBufferSize: optionalSize(
+      "maxWriteBufferSize",
+      options.maxWriteBufferSize,
+      0,
+    ) ?? -1,
+  };
+}
