@@ -44,6 +44,7 @@ export class StreamBuffer {
   #text = "";
   // A word view of the memory of the chunk last searched for one byte (see
   // _find_byte.ts); dropped with the data, so it never pins a block alone.
+  #wordsChunk: Uint8Array | null = null;
   #wordsBuf: ArrayBufferLike | null = null;
   #words: Uint32Array | null = null;
 
@@ -170,8 +171,12 @@ export class StreamBuffer {
     }
   }
 
-  // The word view of `c`'s memory, made once per block.
+  // The word view of `c`'s memory, made once per block. Checked by chunk
+  // first: a chunk is searched line after line, and comparing it is cheaper
+  // than asking for its buffer each time.
   #wordsFor(c: Uint8Array): Uint32Array | null {
+    if (c === this.#wordsChunk) return this.#words;
+    this.#wordsChunk = c;
     const buf = c.buffer;
     if (buf !== this.#wordsBuf) {
       this.#wordsBuf = buf;
@@ -181,6 +186,7 @@ export class StreamBuffer {
   }
 
   #reset(): void {
+    this.#wordsChunk = null;
     this.#wordsBuf = null;
     this.#words = null;
     const chunks = this.#chunks;
