@@ -24,6 +24,7 @@ import { runConc, runConcChild } from "../bench/net/conc.ts";
 import { runEcho } from "../bench/net/echo.ts";
 import { runEchoProc } from "../bench/net/echo_proc.ts";
 import { runLines } from "../bench/net/lines.ts";
+import { runLinesProc } from "../bench/net/lines_proc.ts";
 import { runReqRep } from "../bench/net/reqrep.ts";
 
 Deno.test("bench/net scenarios move every byte intact for each implementation", async (t) => {
@@ -213,7 +214,24 @@ Deno.test("bench/net measures an echo server against a client in a child process
   await t.step("a corrupting server fails the client's check", async () => {
     await assert.rejects(
       runEchoProc(CORRUPTING_ECHO, 16, "bytes", "full"),
-      /echo client failed[^]*Echo data corrupted near stream offset 300001/,
+      /echo_proc\.ts failed[^]*Echo data corrupted near stream offset 300001/,
+    );
+  });
+});
+
+Deno.test("bench/net measures a line reader against a sender in a child process", async (t) => {
+  for (const impl of Object.values(IMPLS)) {
+    await t.step(`${impl.name}: 1,000 lines, each checked`, async () => {
+      const r = await runLinesProc(impl, 1000);
+      assert.equal(r.lines, 1000);
+      assert.ok(r.seconds > 0);
+      assert.ok(r.readerCpuSeconds >= 0);
+    });
+  }
+  await t.step("a skipped line fails", async () => {
+    await assert.rejects(
+      runLinesProc(LINE_SKIPPING, 1000),
+      /Line 499 is wrong/,
     );
   });
 });

@@ -17,14 +17,8 @@
  * @module
  */
 
-import {
-  CHUNK,
-  closeQuietly,
-  cpuSeconds,
-  type EchoCheck,
-  expectCount,
-  listenLoopback,
-} from "./_common.ts";
+import { positiveIntArg, withChildPeer } from "./_child_peer.ts";
+import { CHUNK, closeQuietly, type EchoCheck, expectCount } from "./_common.ts";
 import type { EchoRead, NetImpl } from "./_impl.ts";
 import { RAW } from "./_raw.ts";
 
@@ -56,81 +50,24 @@ export async function runEchoProc(
   read: EchoRead = "bytes",
   check: EchoCheck = "spot",
 ): Promise<EchoProcResult> {
-  using listener = listenLoopback();
-  const script = new URL("./echo_proc.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      script,
-      String(listener.addr.port),
-      String(chunks),
-      check,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
-  let conn: Deno.TcpConn | undefined;
-  let echoed = 0;
-  let cpu = 0;
-  let serverError: unknown;
-  try {
-    conn = await Promise.race([
-      listener.accept(),
-      output.then((out): never => {
-        throw new Error(
-          `echo client exited (code ${out.code}) before connecting:\n` +
-            new TextDecoder().decode(out.stderr),
-        );
-      }),
-    ]);
-    const cpu0 = cpuSeconds();
-    echoed = await impl.echoServer(conn, read);
-    cpu = cpuSeconds() - cpu0;
-  } catch (err) {
-    serverError = err;
-    // Without a connection the client would wait for its echo forever.
-    if (conn === undefined) {
-      try {
-        child.kill();
-      } catch { /* already gone */ }
-    }
-  }
-  // The server closed its end in every case, so the client ends too. Its
-  // error, if any, says more than the server's (a reset, typically).
-  const out = await output;
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success && conn !== undefined) {
-    throw new Error(
-      `echo client failed (exit ${out.code}):\n` +
-        new TextDecoder().decode(out.stderr) + stdout,
-      { cause: serverError },
-    );
-  }
-  if (serverError !== undefined) throw serverError;
-  const report = JSON.parse(
-    stdout.trim().split("\n").at(-1) ?? "",
-  ) as EchoClientReport;
+  const run = await withChildPeer(
+    new URL("./echo_proc.ts", import.meta.url),
+    [String(chunks), check],
+    (conn) => impl.echoServer(conn, read),
+  );
+  const report = JSON.parse(run.report) as EchoClientReport;
   const bytes = chunks * CHUNK;
-  expectCount(`${impl.name} echo bytes echoed by server`, echoed, bytes);
+  expectCount(`${impl.name} echo bytes echoed by server`, run.value, bytes);
   expectCount("echo bytes received by the child client", report.bytes, bytes);
-  return { seconds: report.seconds, bytes, serverCpuSeconds: cpu };
+  return { seconds: report.seconds, bytes, serverCpuSeconds: run.cpuSeconds };
 }
 
 if (import.meta.main) {
   const [portArg, chunksArg, checkArg = "spot"] = Deno.args;
-  const port = Number(portArg);
-  const chunks = Number(chunksArg);
-  if (
-    !Number.isInteger(port) || !Number.isInteger(chunks) || chunks <= 0 ||
-    (checkArg !== "spot" && checkArg !== "full")
-  ) {
-    throw new RangeError(
-      "Usage: echo_proc.ts PORT CHUNKS [spot|full], got " +
-        Deno.args.map((a) => `"${a}"`).join(" "),
-    );
+  const port = positiveIntArg(portArg, "PORT");
+  const chunks = positiveIntArg(chunksArg, "CHUNKS");
+  if (checkArg !== "spot" && checkArg !== "full") {
+    throw new RangeError(`The check must be spot or full, got "${checkArg}"`);
   }
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const start = performance.now();

@@ -8,7 +8,8 @@
  *
  * ```
  * deno task bench:net [--quick] [--reps=N] [--impl=squall|raw]
- *        [--only=echo,echo-into,echo-proc,echo-proc-into,lines,reqrep,conc]
+ *        [--only=echo,echo-into,echo-proc,echo-proc-into,lines,
+ *                      lines-proc,reqrep,conc]
  * ```
  *
  * - `--quick`: 1/16 of every size, for a smoke run.
@@ -21,6 +22,8 @@
  *   alone (squall or raw, in this process) against the raw echo client in a
  *   child process (`echo_proc.ts`), so that the two ends no longer share
  *   one thread, and the server's CPU time per byte is its own.
+ * - `lines-proc` measures the line reader alone, against a raw sender in a
+ *   child process (`lines_proc.ts`); it has the same targets as `lines`.
  * - `--impl=raw`: measure the raw baseline against itself; the ratios then
  *   show this machine's noise floor.
  *
@@ -58,6 +61,7 @@ import { runConcChild } from "./conc.ts";
 import { runEcho } from "./echo.ts";
 import { runEchoProc } from "./echo_proc.ts";
 import { runLines } from "./lines.ts";
+import { runLinesProc } from "./lines_proc.ts";
 import { runReqRep } from "./reqrep.ts";
 
 type ScenarioKey =
@@ -66,6 +70,7 @@ type ScenarioKey =
   | "echo-proc"
   | "echo-proc-into"
   | "lines"
+  | "lines-proc"
   | "reqrep"
   | "conc";
 const ALL: readonly ScenarioKey[] = [
@@ -74,6 +79,7 @@ const ALL: readonly ScenarioKey[] = [
   "echo-proc",
   "echo-proc-into",
   "lines",
+  "lines-proc",
   "reqrep",
   "conc",
 ];
@@ -277,6 +283,35 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       },
       measure: (impl) =>
         rates(() => runLines(implByName(impl), lines()), lineCount),
+    },
+    {
+      key: "lines-proc",
+      title: `${lineCount} lines of 100 bytes, the reader alone: a raw ` +
+        "sender in a child process",
+      metrics: [
+        {
+          name: "lines, reader alone",
+          unit: "lines/s",
+          higherIsBetter: true,
+          target: 1.0,
+          digits: 0,
+        },
+        {
+          name: "lines, reader alone, per reader CPU-s",
+          unit: "lines/CPU-s",
+          higherIsBetter: true,
+          target: 1.0,
+          digits: 0,
+        },
+      ],
+      reps: reps(5),
+      warmup: async (impl) => {
+        await runLinesProc(implByName(impl), Math.ceil(lineCount / 16));
+      },
+      measure: async (impl) => {
+        const r = await runLinesProc(implByName(impl), lineCount);
+        return [r.lines / r.seconds, r.lines / r.readerCpuSeconds];
+      },
     },
     {
       key: "reqrep",
