@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import type { StreamOptions } from "./base_iostream.ts";
+import { StreamClosedError } from "./errors.ts";
 import { IOStream } from "./iostream.ts";
 import { streamLimits } from "./_options.ts";
 
@@ -194,7 +195,10 @@ export class SSLIOStream extends IOStream {
   /**
    * Resolves with this stream once the TLS handshake is done; the ALPN
    * result is then in {@linkcode alpnProtocol}. A failed handshake closes
-   * the stream and rejects with Deno's error.
+   * the stream and rejects with Deno's error (which {@linkcode error} then
+   * holds). On a stream closed before the handshake was done, it rejects
+   * with `StreamClosedError`, whose `realError` is the error the stream
+   * closed with, if any.
    *
    * @returns This stream.
    *
@@ -228,19 +232,29 @@ export class SSLIOStream extends IOStream {
    */
   waitForHandshake(): Promise<SSLIOStream> {
     if (this.#handshake === null) {
-      this.#handshake = this.#tls.handshake().then(
-        (info) => {
-          this.#alpn = info.alpnProtocol;
-          return this;
-        },
-        (err) => {
-          this.close(err);
-          throw err;
-        },
-      );
+      this.#handshake = this.closed()
+        ? Promise.reject(this.#closedError())
+        : this.#tls.handshake().then(
+          (info) => {
+            this.#alpn = info.alpnProtocol;
+            return this;
+          },
+          (err) => {
+            // Closed under the handshake: Deno's Interrupted or BadResource
+            // says nothing about why; report it as reads do.
+            if (this.closed()) throw this.#closedError();
+            this.close(err);
+            throw err;
+          },
+        );
       this.#handshake.catch(() => {});
     }
     return this.#handshake;
+  }
+
+  #closedError(): StreamClosedError {
+    const realError = this.error;
+    return new StreamClosedError(realError === null ? {} : { realError });
   }
 }
 

@@ -69,6 +69,18 @@ export interface TCPServerListenOptions {
    * Listen on this Unix socket path instead of TCP (needs `--allow-read`
    * and `--allow-write` for the path). Excludes `port`, `hostname` and
    * `reusePort`.
+   *
+   * As with Tornado's `bind_unix_socket`, a socket file already at the path
+   * is removed first: a server that crashed (or called `Deno.exit()`)
+   * without closing its listener leaves one behind, and binding would fail
+   * with `AddrInUse`. Anything else at the path (a file, a directory, a
+   * symlink) is left alone and `listen()` throws an `Error` that says the
+   * path is not a socket. `listen()` is synchronous and Deno has no
+   * synchronous connect, so it cannot tell a stale socket from one a live
+   * server still listens on: that server would quietly stop getting new
+   * connections, and when it later closes its listener Deno deletes the
+   * path, this server's socket included. Give each server its own path.
+   * Closing the listener (`stop()`, `close()`) removes the socket file.
    */
   path?: string;
   /**
@@ -311,6 +323,7 @@ export class TCPServer {
           "Cannot listen: Deno cannot serve TLS on a Unix socket",
         );
       }
+      removeStaleSocket(path);
       return Deno.listen({ transport: "unix", path });
     }
     if (typeof port !== "number" || !Number.isInteger(port)) {
@@ -661,6 +674,28 @@ export class TCPServer {
 
 function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
   return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";
+}
+
+// Clears the way for a Unix socket listener: a socket file at `path` (left
+// by a server that died without closing its listener) goes; anything else
+// there is not ours to delete.
+function removeStaleSocket(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw err;
+  }
+  if (info.isSocket === null) return; // unknown here: let Deno.listen decide
+  if (!info.isSocket) {
+    throw new Error(`Cannot listen on ${path}: it exists and is not a socket`);
+  }
+  try {
+    Deno.removeSync(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
 }
 
 function unstableNetEnabled(): boolean {

@@ -128,6 +128,68 @@ Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and wi
   }
 });
 
+Deno.test("SSLIOStream.waitForHandshake() on a closed stream rejects with StreamClosedError", async () => {
+  using listener = listenTls();
+  for (const why of [undefined, new Error("bye")]) {
+    const accepting = listener.accept();
+    const tcp = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+    });
+    const server = new SSLIOStream(await accepting);
+    server.close(why);
+    const err = await server.waitForHandshake().then(() => null, (e) => e);
+    assert.ok(err instanceof StreamClosedError, String(err));
+    assert.equal(err.realError, why);
+    // Asking again gives the same answer.
+    await assert.rejects(server.waitForHandshake(), StreamClosedError);
+    tcp.close();
+  }
+});
+
+Deno.test("SSLIOStream.waitForHandshake() pending when the stream is closed rejects with StreamClosedError", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  }); // never starts a handshake
+  const server = new SSLIOStream(await accepting);
+  const handshake = server.waitForHandshake().then(() => null, (e) => e);
+  await new Promise((r) => setTimeout(r, 10));
+  const why = new Error("shutting down");
+  server.close(why);
+  const err = await handshake;
+  assert.ok(err instanceof StreamClosedError, String(err));
+  assert.equal(err.realError, why);
+  assert.equal(server.error, why);
+  tcp.close();
+});
+
+Deno.test("SSLIOStream.waitForHandshake() that fails (wrong CA) rejects with Deno's error and closes with it", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const client = new SSLIOStream(
+    await Deno.startTls(tcp, { hostname: "localhost", caCerts: [OTHER_CA] }),
+  );
+  const server = new SSLIOStream(await accepting);
+  const serverSide = server.waitForHandshake().then(() => null, (e) => e);
+  await assert.rejects(client.waitForHandshake(), Deno.errors.InvalidData);
+  assert.equal(client.closed(), true);
+  assert.ok(client.error instanceof Deno.errors.InvalidData);
+  // Reads and writes then report the handshake failure as the cause.
+  const readErr = await client.readBytes(1).then(() => null, (e) => e);
+  assert.ok(readErr instanceof StreamClosedError);
+  assert.equal(readErr.realError, client.error);
+  assert.ok((await serverSide) instanceof Deno.errors.InvalidData);
+  assert.equal(server.closed(), true);
+  assert.ok(server.error instanceof Deno.errors.InvalidData);
+});
+
 Deno.test("IOStream.startTls() refuses while a close callback keeps a read in flight", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const plain = await IOStream.connect(listener.addr);

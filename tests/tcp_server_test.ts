@@ -104,6 +104,86 @@ Deno.test("TCPServer listens on a Unix socket path", async () => {
   }
 });
 
+/** Leaves a socket file at `path` the way a crashed server does. */
+async function leaveStaleSocket(path: string): Promise<void> {
+  // Deno removes the file when a listener closes, but not when the process
+  // exits without closing it (Deno.exit, a crash, SIGKILL).
+  const script = `Deno.listen({ transport: "unix", path: ${
+    JSON.stringify(path)
+  } }); Deno.exit(0);`;
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  assert.equal(code, 0);
+  assert.equal(Deno.lstatSync(path).isSocket, true);
+}
+
+Deno.test("TCPServer.listen({ path }) replaces a stale socket file and removes its own on close", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/stale.sock`;
+  try {
+    await leaveStaleSocket(path);
+    // Nothing listens there: plain Deno.listen fails with AddrInUse.
+    await assert.rejects(
+      Deno.connect({ transport: "unix", path }),
+      Deno.errors.ConnectionRefused,
+    );
+    assert.throws(
+      () => Deno.listen({ transport: "unix", path }),
+      Deno.errors.AddrInUse,
+    );
+    const server = new TCPServer({ handler: echoLine });
+    assert.deepEqual(server.listen({ path }), { transport: "unix", path });
+    const client = await IOStream.connect({ transport: "unix", path });
+    await client.write("fresh\n");
+    assert.equal(text(await client.readUntil("\n")), "fresh\n");
+    client.close();
+    await server.close();
+    assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TCPServer.listen({ path }) refuses a path that is not a socket and leaves it alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = new TCPServer({ handler: echoLine });
+    const file = `${dir}/data.txt`;
+    await Deno.writeTextFile(file, "precious");
+    assert.throws(() => server.listen({ path: file }), {
+      name: "Error",
+      message: `Cannot listen on ${file}: it exists and is not a socket`,
+    });
+    assert.equal(await Deno.readTextFile(file), "precious");
+
+    const sub = `${dir}/subdir`;
+    await Deno.mkdir(sub);
+    await Deno.writeTextFile(`${sub}/inside`, "kept");
+    assert.throws(
+      () => server.listen({ path: sub }),
+      /Cannot listen on .*subdir: it exists and is not a socket/,
+    );
+    assert.equal(await Deno.readTextFile(`${sub}/inside`), "kept");
+
+    // A symlink is not a socket either, even one pointing at a socket.
+    const target = `${dir}/target.sock`;
+    await leaveStaleSocket(target);
+    const link = `${dir}/link.sock`;
+    await Deno.symlink(target, link);
+    assert.throws(() => server.listen({ path: link }), /is not a socket/);
+    assert.equal(Deno.lstatSync(link).isSymlink, true);
+    assert.equal(Deno.lstatSync(target).isSocket, true);
+
+    assert.deepEqual(server.addrs, []);
+    await server.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("TCPServer.addListener accepts on a listener the caller made and closes it on stop()", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const server = new TCPServer({ handler: echoLine });
