@@ -277,16 +277,6 @@ export class StreamBuffer {
     const chunks = this.#chunks;
     const b0 = delim[0]!;
     const dl = delim.length;
-    if (dl === 1) {
-      // Fast path: a one-byte delimiter found in the first chunk.
-      const c = chunks[this.#head]!;
-      const off = this.#headOff;
-      if (from < c.length - off) {
-        const j = findByte(c, b0, off + from, this.#wordsFor(c));
-        if (j >= 0) return j - off;
-        if (chunks.length - this.#head === 1) return -1;
-      }
-    }
     let ci = this.#head;
     let start = this.#headOff; // offset of the chunk's first live byte
     let base = 0; // buffer position of chunks[ci][start]

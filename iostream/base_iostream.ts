@@ -419,12 +419,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rCb = cb;
     if (cb === null) {
       const pos = this.#bytesPos(this.#rbuf.size);
-      if (pos >= 0) {
-        this.#rKind = NONE;
-        const value = this.#rbuf.take(pos);
-        this.#relisten();
-        return Promise.resolve(value);
-      }
+      if (pos >= 0) return this.#takeNow(pos);
     }
     return this.#startRead();
   }
@@ -509,12 +504,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.close(err);
       return rejected(err);
     }
-    if (pos >= 0) {
-      this.#rKind = NONE;
-      const value = this.#rbuf.take(pos);
-      this.#relisten();
-      return Promise.resolve(value);
-    }
+    if (pos >= 0) return this.#takeNow(pos);
     return this.#startRead();
   }
 
@@ -915,6 +905,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return;
     }
     if (pos >= 0) resolve(this.#consume(pos) as never);
+  }
+
+  // Serves the bytes or line read just described from the buffer at once.
+  #takeNow(pos: number): Promise<Uint8Array> {
+    this.#rKind = NONE;
+    const value = this.#rbuf.take(pos);
+    this.#relisten();
+    return Promise.resolve(value);
   }
 
   // After a read served from the buffer: whoever listens for the peer's
