@@ -14,6 +14,7 @@ import {
   checkReply,
   CHUNK,
   closeQuietly,
+  type EchoCheck,
   echoChunk,
   fillRequest,
   makeReply,
@@ -107,51 +108,70 @@ export class RawLineReader implements LineReader {
   }
 }
 
+/**
+ * The raw echo server: reads into one reused buffer, or (`fresh`) into a new
+ * one per read, and writes each read back before reading again.
+ */
+async function rawEchoServer(
+  conn: Deno.TcpConn,
+  fresh: boolean,
+): Promise<number> {
+  conn.setNoDelay(true);
+  const reused = fresh ? null : new Uint8Array(CHUNK);
+  let echoed = 0;
+  try {
+    for (;;) {
+      const buf = reused ?? new Uint8Array(CHUNK);
+      const n = await conn.read(buf);
+      if (n === null) break;
+      await writeAll(conn, buf.subarray(0, n));
+      echoed += n;
+    }
+  } finally {
+    closeQuietly(conn);
+  }
+  return echoed;
+}
+
+/** The raw echo client, reading as {@linkcode rawEchoServer} does. */
+async function rawEchoClient(
+  conn: Deno.TcpConn,
+  chunks: number,
+  check: EchoCheck,
+  fresh: boolean,
+): Promise<number> {
+  conn.setNoDelay(true);
+  const total = chunks * CHUNK;
+  const writer = (async () => {
+    for (let k = 0; k < chunks; k++) await writeAll(conn, echoChunk(k));
+  })();
+  writer.catch(() => {}); // a failed read closes the conn under the writer
+  const reused = fresh ? null : new Uint8Array(CHUNK);
+  let got = 0;
+  try {
+    while (got < total) {
+      const buf = reused ?? new Uint8Array(CHUNK);
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`Echo ended after ${got} bytes`);
+      checkEcho(buf.subarray(0, n), got, check);
+      got += n;
+    }
+    await writer;
+  } finally {
+    closeQuietly(conn);
+  }
+  return got;
+}
+
 /** The raw `Deno.Conn` baseline. */
 export const RAW: NetImpl = {
   name: "raw",
 
   // Raw echo always reads into one reused buffer: the `read` mode (fresh
   // bytes or a reused buffer) only changes squall's side.
-  async echoServer(conn) {
-    conn.setNoDelay(true);
-    const buf = new Uint8Array(CHUNK);
-    let echoed = 0;
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        await writeAll(conn, buf.subarray(0, n));
-        echoed += n;
-      }
-    } finally {
-      closeQuietly(conn);
-    }
-    return echoed;
-  },
-
-  async echoClient(conn, chunks, check) {
-    conn.setNoDelay(true);
-    const total = chunks * CHUNK;
-    const writer = (async () => {
-      for (let k = 0; k < chunks; k++) await writeAll(conn, echoChunk(k));
-    })();
-    writer.catch(() => {}); // a failed read closes the conn under the writer
-    const buf = new Uint8Array(CHUNK);
-    let got = 0;
-    try {
-      while (got < total) {
-        const n = await conn.read(buf);
-        if (n === null) throw new Error(`Echo ended after ${got} bytes`);
-        checkEcho(buf.subarray(0, n), got, check);
-        got += n;
-      }
-      await writer;
-    } finally {
-      closeQuietly(conn);
-    }
-    return got;
-  },
+  echoServer: (conn) => rawEchoServer(conn, false),
+  echoClient: (conn, chunks, check) =>
+    rawEchoClient(conn, chunks, check, false),
 
   lineReader(conn) {
     conn.setNoDelay(true);
@@ -204,44 +224,6 @@ export const RAW: NetImpl = {
 export const RAW_ALLOC: NetImpl = {
   ...RAW,
   name: "raw-alloc",
-
-  async echoServer(conn) {
-    conn.setNoDelay(true);
-    let echoed = 0;
-    try {
-      for (;;) {
-        const buf = new Uint8Array(CHUNK);
-        const n = await conn.read(buf);
-        if (n === null) break;
-        await writeAll(conn, buf.subarray(0, n));
-        echoed += n;
-      }
-    } finally {
-      closeQuietly(conn);
-    }
-    return echoed;
-  },
-
-  async echoClient(conn, chunks, check) {
-    conn.setNoDelay(true);
-    const total = chunks * CHUNK;
-    const writer = (async () => {
-      for (let k = 0; k < chunks; k++) await writeAll(conn, echoChunk(k));
-    })();
-    writer.catch(() => {}); // a failed read closes the conn under the writer
-    let got = 0;
-    try {
-      while (got < total) {
-        const buf = new Uint8Array(CHUNK);
-        const n = await conn.read(buf);
-        if (n === null) throw new Error(`Echo ended after ${got} bytes`);
-        checkEcho(buf.subarray(0, n), got, check);
-        got += n;
-      }
-      await writer;
-    } finally {
-      closeQuietly(conn);
-    }
-    return got;
-  },
+  echoServer: (conn) => rawEchoServer(conn, true),
+  echoClient: (conn, chunks, check) => rawEchoClient(conn, chunks, check, true),
 };

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { positiveIntArg } from "./_child_peer.ts";
 import {
   closeQuietly,
   cpuSeconds,
@@ -122,19 +123,11 @@ export async function runConcChild(
   return JSON.parse(last) as ConcChildResult;
 }
 
-function positiveInt(s: string | undefined, what: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`${what} must be a positive integer, got "${s}"`);
-  }
-  return n;
-}
-
 if (import.meta.main) {
   const [name = "", connsArg, roundsArg] = Deno.args;
   const impl = implByName(name);
-  const conns = positiveInt(connsArg, "CONNS");
-  const rounds = positiveInt(roundsArg, "ROUNDS");
+  const conns = positiveIntArg(connsArg, "CONNS");
+  const rounds = positiveIntArg(roundsArg, "ROUNDS");
   ensureFdLimit(2 * conns + 64);
   // Warm the JIT up so the timed run measures steady-state code.
   await runConc(impl, Math.min(conns, 20), Math.min(rounds, 20));
