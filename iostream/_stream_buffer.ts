@@ -160,7 +160,10 @@ export class StreamBuffer {
     let head = this.#head;
     while (off >= chunks[head]!.length) {
       off -= chunks[head]!.length;
-      head++;
+      // Let go of the consumed chunk now: the list is compacted only now
+      // and then, and a block it still holds would stay in memory, and
+      // outlive young-generation GCs into the old one.
+      chunks[head++] = EMPTY;
     }
     this.#head = head;
     this.#headOff = off;

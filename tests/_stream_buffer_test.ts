@@ -296,3 +296,24 @@ Deno.test("StreamBuffer line reads match a model on long, sparse lines at every 
     }
   }
 });
+
+Deno.test("consumed blocks are not kept in memory by the buffer or the stream", async () => {
+  // A subprocess, so a full GC can be forced before looking. Before the
+  // fix, up to 64 consumed blocks (4 MiB of 64 KiB reads) stayed reachable
+  // from the chunk list of a buffer that never emptied.
+  const script = new URL("./testdata/consumed_blocks.ts", import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--v8-flags=--expose-gc", script.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const result = JSON.parse(new TextDecoder().decode(stdout));
+  assert.equal(result.blocks, 20);
+  for (const side of ["direct", "stream"]) {
+    const v = result[side];
+    assert.equal(v.buffered, 20, `${side}: part of a line stays buffered`);
+    assert.equal(v.currentAlive, true, `${side}: the buffered block is kept`);
+    assert.equal(v.consumedAlive, 0, `${side}: consumed blocks still alive`);
+  }
+});
