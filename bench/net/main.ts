@@ -109,6 +109,8 @@ interface Scenario {
    * never replaces the raw baseline or changes a verdict.
    */
   floor?: string;
+  /** Runs after the scenario's last rep: lets go of what it made. */
+  done?: () => void;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -283,6 +285,11 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       },
       measure: (impl) =>
         rates(() => runLines(implByName(impl), lines()), lineCount),
+      // 100 MB of line data held on would crowd the scenarios after this
+      // one (V8 counts it against the heap's limits).
+      done: () => {
+        lineData = undefined;
+      },
     },
     {
       key: "lines-proc",
@@ -540,6 +547,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    s.done?.();
     s.metrics.forEach((metric, i) =>
       rows.push({
         metric,
