@@ -344,6 +344,74 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     assert.equal(err.realError, undefined);
   });
 
+  // Tornado's order: the pending read's future fails first, then the close
+  // callback runs; code awaiting the read sees why before cleanup happens.
+  const closers: Array<[string, (p: StreamPair) => void, unknown]> = [
+    ["close()", ({ a }) => a.close(), undefined],
+    ["close(error)", ({ a }) => a.close(new Error("boom")), "boom"],
+    ["the peer's close", ({ b }) => b.close(), undefined],
+  ];
+  for (const [how, closeIt, realError] of closers) {
+    test(`a pending read rejects before the close callback runs, on ${how}`, async (pair) => {
+      const log: string[] = [];
+      const closed = Promise.withResolvers<void>();
+      pair.a.setCloseCallback(() => {
+        log.push("close callback");
+        closed.resolve();
+      });
+      const reading = (async () => {
+        try {
+          await pair.a.readBytes(10);
+          log.push("read resolved");
+        } catch (err) {
+          assert.ok(err instanceof StreamClosedError, String(err));
+          assert.equal(
+            (err.realError as Error | undefined)?.message,
+            realError,
+          );
+          log.push("read rejected");
+        }
+      })();
+      closeIt(pair);
+      await Promise.all([reading, closed.promise]);
+      assert.deepEqual(log, ["read rejected", "close callback"]);
+    });
+  }
+
+  test("readUntilClose() resolves before the close callback runs", async ({ a, b }) => {
+    const log: string[] = [];
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => {
+      log.push("close callback");
+      closed.resolve();
+    });
+    const reading = (async () => {
+      log.push(`read ${text(await a.readUntilClose())}`);
+    })();
+    await b.write("all");
+    b.close();
+    await Promise.all([reading, closed.promise]);
+    assert.deepEqual(log, ["read all", "close callback"]);
+  });
+
+  test("async iteration ends before the close callback runs", async ({ a, b }) => {
+    const log: string[] = [];
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => {
+      log.push("close callback");
+      closed.resolve();
+    });
+    const iterating = (async () => {
+      for await (const chunk of a) log.push(`chunk ${text(chunk)}`);
+      log.push("loop ended");
+    })();
+    await b.write("x");
+    await until(() => log.length > 0, "the chunk");
+    b.close();
+    await Promise.all([iterating, closed.promise]);
+    assert.deepEqual(log, ["chunk x", "loop ended", "close callback"]);
+  });
+
   test("data buffered before the peer closed still satisfies reads", async ({ a, b }) => {
     await b.write("line1\nline2\npartial");
     b.close();
