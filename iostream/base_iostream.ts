@@ -643,7 +643,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * nothing is buffered: a slow loop body holds the peer back rather than
    * filling memory. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
-   * loop early does not close the stream.
+   * loop early does not close the stream. The iterator's `return()` also
+   * ends a `next()` still waiting for data (with `done`), and the bytes that
+   * arrive afterwards stay buffered for the next read.
    *
    * @returns An async iterator of chunks.
    *
@@ -664,6 +666,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     let active = true;
+    // The resolver of this iterator's read while it waits for data.
+    let waiting: ((value: never) => void) | null = null;
     this.#iterating++;
     const finish = () => {
       if (active) {
@@ -683,6 +687,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       // sees the end before the close callback runs.
       const read = this.#startRead<IteratorResult<Uint8Array>>();
       read.catch(finish); // after an error, later calls report the end
+      waiting = this.#rResolve;
       return read;
     };
     this.#ensureLoop();
@@ -690,6 +695,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       next,
       return: (): Promise<IteratorResult<Uint8Array>> => {
         finish();
+        // Give up our read if it still waits (not a later reader's): it ends
+        // the iteration, and what arrives from now on stays buffered for
+        // the next read.
+        if (waiting !== null && waiting === this.#rResolve) {
+          this.#clearRead();
+          waiting(ITER_DONE as never);
+        }
+        waiting = null;
         return Promise.resolve(ITER_DONE);
       },
     };

@@ -273,6 +273,31 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     { a: { maxBufferSize: 65536 } },
   );
 
+  test("return() while next() is pending ends the iteration and loses no data", async ({ a, b }) => {
+    const done = { done: true, value: undefined };
+    const it = a[Symbol.asyncIterator]();
+    let outcome: unknown = "pending";
+    it.next().then((r) => outcome = r, (e) => outcome = e);
+    await sleep(1);
+    assert.equal(outcome, "pending");
+    assert.deepEqual(await it.return!(), done);
+    await sleep(1);
+    assert.deepEqual(outcome, done);
+    assert.equal(a.reading(), false);
+    assert.equal(a.closed(), false);
+    // What arrives next stays buffered for whoever reads after the loop.
+    await b.write("after");
+    await until(() => a.readBufferSize === 5, "the bytes sent after return()");
+    assert.equal(text(await a.readBytes(5)), "after");
+    assert.deepEqual(await it.next(), done);
+    // Idempotent, and it gives up only its own read, not a later reader's.
+    const later = a.readBytes(3);
+    assert.deepEqual(await it.return!(), done);
+    assert.equal(a.reading(), true);
+    await b.write("end");
+    assert.equal(text(await later), "end");
+  });
+
   test(
     "a close callback reads ahead only until something is buffered",
     async ({ a, b }) => {
