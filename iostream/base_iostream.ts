@@ -193,6 +193,10 @@ const READ_NAMES = [
 ];
 
 const EMPTY = new Uint8Array(0);
+const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({
+  done: true,
+  value: undefined,
+});
 const encoder = new TextEncoder();
 
 function noop(): void {}
@@ -639,7 +643,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * nothing is buffered: a slow loop body holds the peer back rather than
    * filling memory. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
-   * loop early does not close the stream.
+   * loop early does not close the stream. The iterator's `return()` also
+   * ends a `next()` still waiting for data (with `done`), and the bytes that
+   * arrive afterwards stay buffered for the next read.
    *
    * @returns An async iterator of chunks.
    *
@@ -660,6 +666,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     let active = true;
+    // The resolver of this iterator's read while it waits for data.
+    let waiting: ((value: never) => void) | null = null;
     this.#iterating++;
     const finish = () => {
       if (active) {
@@ -667,36 +675,35 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         this.#iterating--;
       }
     };
-    const done: IteratorReturnResult<undefined> = {
-      done: true,
-      value: undefined,
-    };
     const next = (): Promise<IteratorResult<Uint8Array>> => {
-      if (!active) return Promise.resolve(done);
+      if (!active) return Promise.resolve(ITER_DONE);
       try {
         this.#checkNotReading();
       } catch (err) {
         return Promise.reject(err);
       }
       this.#rKind = CHUNK;
-      return (this.#startRead() as Promise<Uint8Array | null>).then(
-        (value) => {
-          if (value !== null) return { done: false, value };
-          finish();
-          return done;
-        },
-        (err) => {
-          finish();
-          throw err;
-        },
-      );
+      // The read itself, not a promise derived from it: a loop awaiting it
+      // sees the end before the close callback runs.
+      const read = this.#startRead<IteratorResult<Uint8Array>>();
+      read.catch(finish); // after an error, later calls report the end
+      waiting = this.#rResolve;
+      return read;
     };
     this.#ensureLoop();
     return {
       next,
       return: (): Promise<IteratorResult<Uint8Array>> => {
         finish();
-        return Promise.resolve(done);
+        // Give up our read if it still waits (not a later reader's): it ends
+        // the iteration, and what arrives from now on stays buffered for
+        // the next read.
+        if (waiting !== null && waiting === this.#rResolve) {
+          this.#clearRead();
+          waiting(ITER_DONE as never);
+        }
+        waiting = null;
+        return Promise.resolve(ITER_DONE);
       },
     };
   }
@@ -749,7 +756,13 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.#relisten();
       return Promise.resolve(value);
     }
-    if (this.#closed) return this.#settleOnClose<T>();
+    if (this.#closed) {
+      try {
+        return Promise.resolve(this.#closedValue() as T);
+      } catch (err) {
+        return rejected(err);
+      }
+    }
     // Quiet like every other rejection here: a read nobody awaits (say, a
     // readUntilClose() that just drains) must not crash the process when
     // the stream closes under it.
@@ -875,6 +888,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         pos,
       );
       value = filled + pos;
+    } else if (this.#rKind === CHUNK) {
+      value = { done: false, value: this.#rbuf.take(pos) };
     } else {
       value = this.#rbuf.take(pos);
     }
@@ -924,28 +939,21 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
   }
 
-  // Settles the described read on a closed stream (nothing can arrive).
-  #settleOnClose<T>(): Promise<T> {
+  // Clears the described read on a closed stream (nothing can arrive) and
+  // returns what it resolves with; throws what it rejects with.
+  #closedValue(): unknown {
     const kind = this.#rKind;
     if (kind === CLOSE) {
       const cb = this.#rCb;
       const rest = this.#rbuf.take(this.#rbuf.size);
       this.#clearRead();
-      if (cb !== null) {
-        try {
-          if (rest.length > 0) cb(rest);
-        } catch (err) {
-          return rejected(err);
-        }
-        return Promise.resolve(EMPTY as T);
-      }
-      return Promise.resolve(rest as T);
+      if (cb === null) return rest;
+      if (rest.length > 0) cb(rest);
+      return EMPTY;
     }
     this.#clearRead();
-    if (kind === CHUNK && this.#error === null) {
-      return Promise.resolve(null as T);
-    }
-    return rejected(this.#closedError());
+    if (kind === CHUNK && this.#error === null) return ITER_DONE;
+    throw this.#closedError();
   }
 
   #closedError(): StreamClosedError {
@@ -1214,7 +1222,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * Closes the stream and its transport. Pending reads that the buffered
    * data cannot satisfy reject with `StreamClosedError` (a pending
    * `readUntilClose` resolves with the rest), queued writes reject, and the
-   * close callback runs once, soon after. Closing twice is a no-op.
+   * close callback runs once, soon after: after code awaiting the pending
+   * read has seen it settle. Closing twice is a no-op.
    *
    * @param error Why, if the close is due to an error; kept in
    * {@linkcode error} and in `StreamClosedError.realError`.
@@ -1250,21 +1259,20 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     waiters.length = 0;
     this.#waitersHead = 0;
-    // The pending read: buffered data may still satisfy it.
+    // The pending read: buffered data may still satisfy it. It settles here
+    // and now, so that whoever awaits it runs before the close callback, as
+    // in Tornado.
     const resolve = this.#rResolve;
     if (resolve !== null) {
       const reject = this.#rReject!;
-      let pos = -1;
       try {
         if (this.#rCb !== null && this.#rKind === BYTES) this.#stream();
-        if (this.#rKind !== CLOSE) pos = this.#findReadPos();
+        const pos = this.#rKind === CLOSE ? -1 : this.#findReadPos();
+        resolve((pos >= 0 ? this.#consume(pos) : this.#closedValue()) as never);
       } catch (err) {
         this.#clearRead();
         reject(err);
-        pos = -2;
       }
-      if (pos >= 0) resolve(this.#consume(pos) as never);
-      else if (pos === -1) this.#settleOnClose<never>().then(resolve, reject);
     }
     this.#maybeRunCloseCallback();
   }

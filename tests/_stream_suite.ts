@@ -273,6 +273,31 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     { a: { maxBufferSize: 65536 } },
   );
 
+  test("return() while next() is pending ends the iteration and loses no data", async ({ a, b }) => {
+    const done = { done: true, value: undefined };
+    const it = a[Symbol.asyncIterator]();
+    let outcome: unknown = "pending";
+    it.next().then((r) => outcome = r, (e) => outcome = e);
+    await sleep(1);
+    assert.equal(outcome, "pending");
+    assert.deepEqual(await it.return!(), done);
+    await sleep(1);
+    assert.deepEqual(outcome, done);
+    assert.equal(a.reading(), false);
+    assert.equal(a.closed(), false);
+    // What arrives next stays buffered for whoever reads after the loop.
+    await b.write("after");
+    await until(() => a.readBufferSize === 5, "the bytes sent after return()");
+    assert.equal(text(await a.readBytes(5)), "after");
+    assert.deepEqual(await it.next(), done);
+    // Idempotent, and it gives up only its own read, not a later reader's.
+    const later = a.readBytes(3);
+    assert.deepEqual(await it.return!(), done);
+    assert.equal(a.reading(), true);
+    await b.write("end");
+    assert.equal(text(await later), "end");
+  });
+
   test(
     "a close callback reads ahead only until something is buffered",
     async ({ a, b }) => {
@@ -342,6 +367,74 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     const err = await pending.then(() => null, (e) => e);
     assert.ok(err instanceof StreamClosedError);
     assert.equal(err.realError, undefined);
+  });
+
+  // Tornado's order: the pending read's future fails first, then the close
+  // callback runs; code awaiting the read sees why before cleanup happens.
+  const closers: Array<[string, (p: StreamPair) => void, unknown]> = [
+    ["close()", ({ a }) => a.close(), undefined],
+    ["close(error)", ({ a }) => a.close(new Error("boom")), "boom"],
+    ["the peer's close", ({ b }) => b.close(), undefined],
+  ];
+  for (const [how, closeIt, realError] of closers) {
+    test(`a pending read rejects before the close callback runs, on ${how}`, async (pair) => {
+      const log: string[] = [];
+      const closed = Promise.withResolvers<void>();
+      pair.a.setCloseCallback(() => {
+        log.push("close callback");
+        closed.resolve();
+      });
+      const reading = (async () => {
+        try {
+          await pair.a.readBytes(10);
+          log.push("read resolved");
+        } catch (err) {
+          assert.ok(err instanceof StreamClosedError, String(err));
+          assert.equal(
+            (err.realError as Error | undefined)?.message,
+            realError,
+          );
+          log.push("read rejected");
+        }
+      })();
+      closeIt(pair);
+      await Promise.all([reading, closed.promise]);
+      assert.deepEqual(log, ["read rejected", "close callback"]);
+    });
+  }
+
+  test("readUntilClose() resolves before the close callback runs", async ({ a, b }) => {
+    const log: string[] = [];
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => {
+      log.push("close callback");
+      closed.resolve();
+    });
+    const reading = (async () => {
+      log.push(`read ${text(await a.readUntilClose())}`);
+    })();
+    await b.write("all");
+    b.close();
+    await Promise.all([reading, closed.promise]);
+    assert.deepEqual(log, ["read all", "close callback"]);
+  });
+
+  test("async iteration ends before the close callback runs", async ({ a, b }) => {
+    const log: string[] = [];
+    const closed = Promise.withResolvers<void>();
+    a.setCloseCallback(() => {
+      log.push("close callback");
+      closed.resolve();
+    });
+    const iterating = (async () => {
+      for await (const chunk of a) log.push(`chunk ${text(chunk)}`);
+      log.push("loop ended");
+    })();
+    await b.write("x");
+    await until(() => log.length > 0, "the chunk");
+    b.close();
+    await Promise.all([iterating, closed.promise]);
+    assert.deepEqual(log, ["chunk x", "loop ended", "close callback"]);
   });
 
   test("data buffered before the peer closed still satisfies reads", async ({ a, b }) => {
