@@ -13,8 +13,10 @@
  * ```
  *
  * - `--quick`: 1/16 of every size, for a smoke run.
- * - `--reps=N`: timed repetitions per side (default 5 for the echoes and
- *   lines, 3 for the slower reqrep and conc).
+ * - `--reps=N`: timed repetitions per side (default 11 for the echoes and
+ *   lines, whose reps take well under a second each, and 3 for the slower
+ *   reqrep and conc): on this noisy machine single reps of the short
+ *   scenarios swing by ±30%, and a median needs many of them.
  * - `echo-into` is informational: squall's zero-copy `readInto` path
  *   against the same raw echo, to tell the cost of handing out fresh bytes
  *   per read (`readBytes`) from the cost of the stream machinery.
@@ -114,6 +116,9 @@ interface Scenario {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
+
+/** Default reps per side of the short scenarios (echoes, lines). */
+const SHORT_REPS = 11;
 
 function parseArgs(args: string[]) {
   const opts = {
@@ -217,7 +222,7 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
     key,
     title,
     metrics: serverMetrics(`echo server${read === "into" ? " readInto" : ""}`),
-    reps: reps(5),
+    reps: reps(SHORT_REPS),
     ...(read === "bytes" ? { floor: "raw-alloc" } : {}),
     warmup: async (impl) => {
       const few = Math.ceil(echoChunks / 16);
@@ -233,7 +238,7 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       title: `echo ${(echoChunks * CHUNK) >> 20} MiB in 64 KiB chunks, ` +
         `one connection (MB = 10^6 bytes)`,
       metrics: rateMetrics("echo", "MB", 1.0),
-      reps: reps(5),
+      reps: reps(SHORT_REPS),
       // How much of the gap any API returning owned memory pays: raw loops
       // that read each chunk into a fresh buffer.
       floor: "raw-alloc",
@@ -251,7 +256,7 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       title: "the same echo, squall reading with readInto into one reused " +
         "buffer as raw does (informational: no target)",
       metrics: rateMetrics("echo readInto", "MB", NaN),
-      reps: reps(5),
+      reps: reps(SHORT_REPS),
       warmup: async (impl) => {
         const few = Math.ceil(echoChunks / 16);
         await runEcho(implByName(impl), few, "full", "into");
@@ -278,7 +283,7 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
       key: "lines",
       title: `${lineCount} lines of 100 bytes, one awaited read per line`,
       metrics: rateMetrics("lines", "lines", 1.0),
-      reps: reps(5),
+      reps: reps(SHORT_REPS),
       warmup: async (impl) => {
         const few = Math.ceil(lineCount / 16) * LINE_LENGTH;
         await runLines(implByName(impl), lines().subarray(0, few));
@@ -311,7 +316,7 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
           digits: 0,
         },
       ],
-      reps: reps(5),
+      reps: reps(SHORT_REPS),
       warmup: async (impl) => {
         await runLinesProc(implByName(impl), Math.ceil(lineCount / 16));
       },
