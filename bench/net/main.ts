@@ -8,6 +8,7 @@
  *
  * ```
  * deno task bench:net [--quick] [--reps=N] [--impl=squall|raw]
+ *        [--gc-between-reps]
  *        [--only=echo,echo-into,echo-proc,echo-proc-into,lines,
  *                      lines-proc,reqrep,conc]
  * ```
@@ -28,6 +29,17 @@
  *   child process (`lines_proc.ts`); it has the same targets as `lines`.
  * - `--impl=raw`: measure the raw baseline against itself; the ratios then
  *   show this machine's noise floor.
+ * - `--gc-between-reps`: force a full GC before every rep (needs the
+ *   task's `--v8-flags=--expose-gc`). Off by default: the reps run back to
+ *   back as a server's work does, and V8 collects each rep's garbage when it
+ *   decides to, in whichever rep follows (the ABBA order shares that out).
+ *   A forced full GC at a moment when no stream is alive also lets V8 drop
+ *   what it learned about the stream classes' object layouts, and the
+ *   optimized code built on them (`--trace-deopt` shows "embedded weak
+ *   objects cleared" and "field type constness changed"), so every rep
+ *   then starts by learning them again: a cold start, which costs squall's
+ *   larger classes more than the raw loop (lines-proc: ~0.9x with it,
+ *   ~1.2x without, in the same hour).
  *
  * Every throughput is also given per CPU-second of the process (client and
  * server share it; `conc` children measure their own), which the load of
@@ -126,11 +138,14 @@ function parseArgs(args: string[]) {
     reps: 0,
     only: [...ALL],
     impl: "squall",
+    gcBetweenReps: false,
   };
   for (const arg of args) {
     const [flag, value] = arg.split("=", 2) as [string, string | undefined];
     if (flag === "--quick" && value === undefined) opts.quick = true;
-    else if (flag === "--reps" && value !== undefined) {
+    else if (flag === "--gc-between-reps" && value === undefined) {
+      opts.gcBetweenReps = true;
+    } else if (flag === "--reps" && value !== undefined) {
       opts.reps = Number(value);
       if (!Number.isInteger(opts.reps) || opts.reps < 1) {
         throw new RangeError(`--reps must be a positive integer: "${value}"`);
@@ -509,7 +524,9 @@ async function main(): Promise<void> {
         Deno.loadavg().map((x) => x.toFixed(2)).join(" ")
       }`,
   );
-  if (!gc) console.log("(run with --v8-flags=--expose-gc to GC between reps)");
+  if (opts.gcBetweenReps && !gc) {
+    throw new Error("--gc-between-reps needs --v8-flags=--expose-gc");
+  }
   if (opts.only.includes("conc")) console.log(ensureFdLimit(2 * 1000 + 64));
 
   // Tell the two sides apart in the log when raw runs against itself.
@@ -542,7 +559,7 @@ async function main(): Promise<void> {
       // neighbourhood (and with it the verdict) is as without it.
       const order = s.floor === undefined ? pair : [...pair, "floor" as const];
       for (const side of order) {
-        gc?.();
+        if (opts.gcBetweenReps) gc!();
         const values = await s.measure(implOf[side]);
         samples[side].push(values);
         console.log(
