@@ -24,7 +24,7 @@
  *   the issue's echo target: `echo-into` is the like-for-like comparison,
  *   `echo` shows the price of owned memory (its `raw-alloc` rows compare
  *   it with a raw loop that pays the same price).
- * - `echo-proc` and `echo-proc-into` are informational too: the echo server
+ * - `echo-proc` and `echo-proc-into` are informational: the echo server
  *   alone (squall or raw, in this process) against the raw echo client in a
  *   child process (`echo_proc.ts`), so that the two ends no longer share
  *   one thread, and the server's CPU time per byte is its own.
