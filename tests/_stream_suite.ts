@@ -371,6 +371,16 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
 
   // Tornado's order: the pending read's future fails first, then the close
   // callback runs; code awaiting the read sees why before cleanup happens.
+  // A log with the close callback's entry in it, and when it was written.
+  const logClose = (s: BaseIOStream) => {
+    const log: string[] = [];
+    const { promise: closed, resolve } = Promise.withResolvers<void>();
+    s.setCloseCallback(() => {
+      log.push("close callback");
+      resolve();
+    });
+    return { log, closed };
+  };
   const closers: Array<[string, (p: StreamPair) => void, unknown]> = [
     ["close()", ({ a }) => a.close(), undefined],
     ["close(error)", ({ a }) => a.close(new Error("boom")), "boom"],
@@ -378,12 +388,7 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
   ];
   for (const [how, closeIt, realError] of closers) {
     test(`a pending read rejects before the close callback runs, on ${how}`, async (pair) => {
-      const log: string[] = [];
-      const closed = Promise.withResolvers<void>();
-      pair.a.setCloseCallback(() => {
-        log.push("close callback");
-        closed.resolve();
-      });
+      const { log, closed } = logClose(pair.a);
       const reading = (async () => {
         try {
           await pair.a.readBytes(10);
@@ -398,34 +403,24 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
         }
       })();
       closeIt(pair);
-      await Promise.all([reading, closed.promise]);
+      await Promise.all([reading, closed]);
       assert.deepEqual(log, ["read rejected", "close callback"]);
     });
   }
 
   test("readUntilClose() resolves before the close callback runs", async ({ a, b }) => {
-    const log: string[] = [];
-    const closed = Promise.withResolvers<void>();
-    a.setCloseCallback(() => {
-      log.push("close callback");
-      closed.resolve();
-    });
+    const { log, closed } = logClose(a);
     const reading = (async () => {
       log.push(`read ${text(await a.readUntilClose())}`);
     })();
     await b.write("all");
     b.close();
-    await Promise.all([reading, closed.promise]);
+    await Promise.all([reading, closed]);
     assert.deepEqual(log, ["read all", "close callback"]);
   });
 
   test("async iteration ends before the close callback runs", async ({ a, b }) => {
-    const log: string[] = [];
-    const closed = Promise.withResolvers<void>();
-    a.setCloseCallback(() => {
-      log.push("close callback");
-      closed.resolve();
-    });
+    const { log, closed } = logClose(a);
     const iterating = (async () => {
       for await (const chunk of a) log.push(`chunk ${text(chunk)}`);
       log.push("loop ended");
@@ -433,7 +428,7 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     await b.write("x");
     await until(() => log.length > 0, "the chunk");
     b.close();
-    await Promise.all([iterating, closed.promise]);
+    await Promise.all([iterating, closed]);
     assert.deepEqual(log, ["chunk x", "loop ended", "close callback"]);
   });
 
