@@ -1222,8 +1222,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * Closes the stream and its transport. Pending reads that the buffered
    * data cannot satisfy reject with `StreamClosedError` (a pending
    * `readUntilClose` resolves with the rest), queued writes reject, and the
-   * close callback runs once, soon after: after code awaiting the pending
-   * read has seen it settle. Closing twice is a no-op.
+   * close callback runs once, on a later turn of the event loop, so code
+   * awaiting the failed read has seen the error first. Closing twice is a
+   * no-op.
    *
    * @param error Why, if the close is due to an error; kept in
    * {@linkcode error} and in `StreamClosedError.realError`.
@@ -1283,7 +1284,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * read in flight so that it notices the peer closing even when idle (as
    * in Tornado, unread data buffered from the peer holds that off until it
    * is read); a thrown error is reported through the IOLoop's error
-   * handler.
+   * handler. It runs on a turn of the event loop after the close (like
+   * Tornado's `add_callback`), once the code awaiting the read that failed
+   * has run.
    *
    * @param callback The function, or `null`.
    *
@@ -1318,7 +1321,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     const cb = this.#closeCallback;
     this.#closeCallback = null;
     this.#closeCallbackDone = true;
-    queueMicrotask(() => {
+    // Not a microtask: the code awaiting the read that failed with the
+    // close may be several promise hops away (a read that fails as it
+    // starts is awaited only after close() ran), and it runs first.
+    setImmediate(() => {
       try {
         const result: unknown = cb();
         if (result instanceof Promise) {

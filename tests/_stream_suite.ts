@@ -419,6 +419,27 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     assert.deepEqual(log, ["read all", "close callback"]);
   });
 
+  test("a read that fails as it starts rejects before the close callback runs", async ({ a, b }) => {
+    const { log, closed } = logClose(a);
+    await b.write("abcdefgh");
+    await until(() => a.readBufferSize === 8, "the buffered bytes");
+    // Awaited through a wrapper, as application code often does: the close
+    // callback still waits until that code has seen the error.
+    const readLine = async () => await a.readUntil("\n", { maxBytes: 4 });
+    const reading = (async () => {
+      try {
+        await readLine();
+        log.push("read resolved");
+      } catch (err) {
+        assert.ok(err instanceof UnsatisfiableReadError, String(err));
+        log.push("read rejected");
+      }
+    })();
+    await Promise.all([reading, closed]);
+    assert.deepEqual(log, ["read rejected", "close callback"]);
+    assert.equal(a.closed(), true);
+  });
+
   test("async iteration ends before the close callback runs", async ({ a, b }) => {
     const { log, closed } = logClose(a);
     const iterating = (async () => {
