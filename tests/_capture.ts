@@ -58,3 +58,25 @@ const realSetTimeout = globalThis.setTimeout;
 export function macrotask(): Promise<void> {
   return new Promise((resolve) => realSetTimeout(resolve, 0));
 }
+
+/**
+ * Runs `tests/testdata/<name>` in a subprocess with `--expose-gc` (so it can
+ * force full GCs before measuring) and returns the JSON line it prints.
+ */
+export async function runGcScript(
+  name: string,
+  ...args: string[]
+): Promise<Record<string, unknown>> {
+  const script = new URL(`./testdata/${name}`, import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--v8-flags=--expose-gc", script.pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `${name} exited with ${code}:\n${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(stdout));
+}

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { COALESCE_MAX, StreamBuffer } from "../iostream/_stream_buffer.ts";
+import { runGcScript } from "./_capture.ts";
 import { seededRandom } from "./_rng.ts";
 
 function naiveIndexOf(hay: number[], needle: Uint8Array, from: number): number {
@@ -301,17 +302,10 @@ Deno.test("consumed blocks are not kept in memory by the buffer or the stream", 
   // A subprocess, so a full GC can be forced before looking. Before the
   // fix, up to 64 consumed blocks (4 MiB of 64 KiB reads) stayed reachable
   // from the chunk list of a buffer that never emptied.
-  const script = new URL("./testdata/consumed_blocks.ts", import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--v8-flags=--expose-gc", script.pathname],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const result = JSON.parse(new TextDecoder().decode(stdout));
+  const result = await runGcScript("consumed_blocks.ts");
   assert.equal(result.blocks, 20);
   for (const side of ["direct", "stream"]) {
-    const v = result[side];
+    const v = result[side] as Record<string, unknown>;
     assert.equal(v.buffered, 20, `${side}: part of a line stays buffered`);
     assert.equal(v.currentAlive, true, `${side}: the buffered block is kept`);
     assert.equal(v.consumedAlive, 0, `${side}: consumed blocks still alive`);

@@ -8,6 +8,7 @@ import {
   outcome,
   withFakeTime,
 } from "./_wait_helpers.ts";
+import { runGcScript } from "./_capture.ts";
 import { seededRandom } from "./_rng.ts";
 
 type Expected =
@@ -393,20 +394,13 @@ Deno.test("WaiterList: negative timeouts settle at once like timeout 0", async (
 
 Deno.test("100,000 timed-out waiters leave no waiter and no memory behind", async () => {
   // A subprocess, so a full GC can be forced before each measurement.
-  const script = new URL("./testdata/waiter_memory.ts", import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--v8-flags=--expose-gc", script.pathname, "100000"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const result = JSON.parse(new TextDecoder().decode(stdout));
+  const result = await runGcScript("waiter_memory.ts", "100000");
   assert.equal(result.n, 100_000);
   assert.equal(result.waiters, 0);
   assert.equal(result.qsize, 1, "no timed-out putter added its item");
   // Leaking the waiters themselves costs over 100 MB here; a clean run
   // grows by a few kB. 2 MB is a generous but real bound (20 B/waiter).
-  const growth = result.after - result.before;
+  const growth = (result.after as number) - (result.before as number);
   assert.ok(growth < 2_000_000, `heap grew by ${growth} bytes`);
 });
 
