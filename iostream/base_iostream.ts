@@ -388,7 +388,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Reads exactly `n` bytes (with `partial`, between 1 and `n` as soon as
-   * any are available).
+   * any are available). Without `partial` or a streaming callback, all `n`
+   * bytes must fit in the buffer: when `n` is larger than `maxBufferSize`
+   * the read rejects at once with `UnsatisfiableReadError`, and the stream
+   * stays open with nothing consumed.
    *
    * @param n How many bytes to read.
    * @param options `partial` and `streamingCallback`.
@@ -413,6 +416,16 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     try {
       checkSize("n", n, 0);
       this.#checkNotReading();
+      if (
+        n > this.#maxBufferSize && options?.partial !== true &&
+        (options?.streamingCallback ?? null) === null
+      ) {
+        throw new UnsatisfiableReadError(
+          `Cannot read ${n} bytes whole: maxBufferSize is ` +
+            `${this.#maxBufferSize}; read them with partial or a ` +
+            `streamingCallback, or raise maxBufferSize`,
+        );
+      }
     } catch (err) {
       return rejected(err);
     }

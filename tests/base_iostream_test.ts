@@ -201,6 +201,35 @@ Deno.test("StreamBufferFullError says the limit and how much was buffered", asyn
   });
 });
 
+Deno.test("readBytes() of more than maxBufferSize fails at once, consumes nothing and leaves the stream open", async () => {
+  const data = new Uint8Array(100).map((_, i) => i);
+  const stream = new Scripted([data.subarray(0, 30), data.subarray(30)], {
+    maxBufferSize: 64,
+  });
+  await assert.rejects(stream.readBytes(65), {
+    name: "UnsatisfiableReadError",
+    message: "Cannot read 65 bytes whole: maxBufferSize is 64; read them " +
+      "with partial or a streamingCallback, or raise maxBufferSize",
+  });
+  assert.equal(stream.closed(), false);
+  assert.equal(stream.reading(), false);
+  assert.equal(stream.error, null);
+  // Nothing was lost: the same bytes can be read within the limit...
+  assert.deepEqual(await stream.readBytes(64), data.subarray(0, 64));
+  // ...and a read of more than the limit works when it need not hold it all.
+  const first = await stream.readBytes(65, { partial: true });
+  assert.deepEqual(first, data.subarray(64, 64 + first.length));
+  const seen: number[] = [];
+  const streamed = new Scripted([data], { maxBufferSize: 64 });
+  const got = await streamed.readBytes(100, {
+    streamingCallback: (chunk) => seen.push(...chunk),
+  });
+  assert.equal(got.length, 0);
+  assert.deepEqual(seen, [...data]);
+  stream.close();
+  streamed.close();
+});
+
 Deno.test("reads nobody awaits do not crash the process when the stream closes or fails", async () => {
   const unhandled = await countUnhandledRejections(async () => {
     const closed = new Scripted([new Uint8Array([1])]);
