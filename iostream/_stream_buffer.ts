@@ -272,6 +272,26 @@ export class StreamBuffer {
   }
 
   /**
+   * Puts a copy of `data` back in front of the buffered bytes (a read that
+   * gave up returns what it had taken).
+   */
+  unshift(data: Uint8Array): void {
+    const n = data.length;
+    if (n === 0) return;
+    const chunks = this.#chunks;
+    let head = this.#head;
+    if (this.#headOff > 0) {
+      chunks[head] = chunks[head]!.subarray(this.#headOff);
+      this.#headOff = 0;
+    }
+    if (head > 0) chunks[--head] = data.slice();
+    else chunks.unshift(data.slice());
+    this.#head = head;
+    this.#size += n;
+    this.#text = "";
+  }
+
+  /**
    * Where `delim` first starts at or after byte `from`, or -1 when it is not
    * (wholly) in the buffer.
    */

@@ -22,7 +22,7 @@ Deno.test("StreamBuffer matches a plain array model under random operations", ()
     const buf = new StreamBuffer();
     const model: number[] = [];
     for (let op = 0; op < 400; op++) {
-      const what = int(6);
+      const what = int(7);
       if (what <= 1) {
         // Sizes around the coalescing and tail thresholds, bytes from a
         // small alphabet so delimiters occur and straddle chunks.
@@ -58,6 +58,15 @@ Deno.test("StreamBuffer matches a plain array model under random operations", ()
           buf.skip(n);
           model.splice(0, n);
         }
+      } else if (what === 6) {
+        // Bytes given back by a read that gave up; the buffer keeps a copy.
+        const n = int(3) === 0 ? 5000 : int(50);
+        const data = new Uint8Array(n);
+        for (let i = 0; i < n; i++) data[i] = 97 + int(4);
+        const bytes = [...data];
+        buf.unshift(data);
+        data.fill(0);
+        model.unshift(...bytes);
       }
       assert.equal(buf.size, model.length);
       const first = buf.first();
