@@ -1,5 +1,7 @@
 // Copyright the squall authors. MIT license.
 
+import { checkDelay, setLongTimeout } from "../concurrent/_timer.ts";
+import { TimeoutError } from "../concurrent/errors.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { checkSize, optionalSize, streamLimits } from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
@@ -53,6 +55,53 @@ export interface StreamOptions {
 }
 
 /**
+ * How long a read may wait for its data, shared by the options of every read
+ * method. A read that gives up (its timeout passes, or its signal is
+ * aborted) consumes nothing: the bytes that arrived for it stay buffered for
+ * the next read, even those a `readInto()` had already copied over, and the
+ * stream stays open. Only what a streaming callback already received is
+ * gone (it was delivered). A read that the buffered data serves at once
+ * never times out.
+ *
+ * @example Give up on a slow peer and read again later
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await IOStream.connect(listener.addr);
+ * const server = new IOStream(await listener.accept());
+ * await client.write("HEL");
+ * await assert.rejects(
+ *   server.readUntil("\n", { timeout: 10 }),
+ *   { name: "TimeoutError" },
+ * );
+ * await client.write("LO\n");
+ * const line = await server.readUntil("\n");
+ * assert.equal(new TextDecoder().decode(line), "HELLO\n");
+ * client.close();
+ * server.close();
+ * ```
+ */
+export interface ReadWaitOptions {
+  /**
+   * Give up after this many milliseconds, rejecting with `TimeoutError`.
+   * `0` (or less) succeeds at once or fails at once; `Infinity` waits as
+   * long as it takes.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /**
+   * Give up when aborted, rejecting with `signal.reason`. An already
+   * aborted signal rejects before anything is read.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/**
  * Options for {@linkcode BaseIOStream.readBytes}.
  *
  * @example Stream a body to a callback
@@ -74,7 +123,7 @@ export interface StreamOptions {
  * server.close();
  * ```
  */
-export interface ReadBytesOptions {
+export interface ReadBytesOptions extends ReadWaitOptions {
   /**
    * Resolve as soon as at least one byte is available, with at most `n`.
    *
@@ -108,7 +157,7 @@ export interface ReadBytesOptions {
  * client.close();
  * ```
  */
-export interface ReadUntilOptions {
+export interface ReadUntilOptions extends ReadWaitOptions {
   /**
    * Fail with `UnsatisfiableReadError` (and close the stream) when the match
    * cannot end within this many bytes.
@@ -136,7 +185,7 @@ export interface ReadUntilOptions {
  * server.close();
  * ```
  */
-export interface ReadIntoOptions {
+export interface ReadIntoOptions extends ReadWaitOptions {
   /**
    * Resolve as soon as at least one byte was copied, instead of waiting
    * until the buffer is full.
@@ -164,7 +213,7 @@ export interface ReadIntoOptions {
  * assert.equal(total, 5);
  * ```
  */
-export interface ReadUntilCloseOptions {
+export interface ReadUntilCloseOptions extends ReadWaitOptions {
   /**
    * Receives the data as it arrives; the promise then resolves with an empty
    * array when the stream closes.
@@ -208,6 +257,27 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 
 function rejected<T>(err: unknown): Promise<T> {
   return quiet(Promise.reject(err));
+}
+
+// Whether a read's options ask it to give up on a timeout or a signal.
+// Throws on bad values, and throws the reason of an already aborted signal.
+function waits(options: ReadWaitOptions | undefined): boolean {
+  if (options === undefined) return false;
+  const { timeout, signal } = options;
+  if (timeout === undefined && signal === undefined) return false;
+  if (timeout !== undefined) {
+    const bad = checkDelay(timeout, "a read timeout");
+    if (bad !== undefined) throw bad;
+  }
+  if (signal !== undefined) {
+    if (!(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `Signal must be an AbortSignal, got ${typeName(signal)}`,
+      );
+    }
+    if (signal.aborted) throw signal.reason;
+  }
+  return true;
 }
 
 function toError(err: unknown): Error {
@@ -299,7 +369,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   #rRe: RegExp | null = null;
   #rMax = -1; // -1: no limit (a number either way keeps the field's type stable)
   #rInto: Uint8Array = EMPTY;
-  #rFilled = 0; // bytes already read straight into #rInto
+  #rFilled = 0; // bytes already copied or read into #rInto
+  #rIntoDirect = true; // the transport may read straight into #rInto
   #rCb: ((chunk: Uint8Array) => void) | null = null;
   #rScanned = 0;
   #lastDelimText = "";
@@ -394,7 +465,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * stays open with nothing consumed.
    *
    * @param n How many bytes to read.
-   * @param options `partial` and `streamingCallback`.
+   * @param options `partial` and `streamingCallback`; `timeout` and `signal` give up
+   * waiting, consuming nothing (see {@linkcode ReadWaitOptions}).
    * @returns The bytes, or an empty array when a streaming callback got them.
    *
    * @example Read a length-prefixed body
@@ -413,7 +485,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
+    let wait: boolean;
     try {
+      wait = waits(options);
       checkSize("n", n, 0);
       this.#checkNotReading();
       if (
@@ -438,7 +512,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       const pos = this.#bytesPos(this.#rbuf.size);
       if (pos >= 0) return this.#takeNow(pos);
     }
-    return this.#startRead();
+    const read = this.#startRead<Uint8Array>();
+    return wait ? this.#giveUpOn(read, options!) : read;
   }
 
   /**
@@ -446,7 +521,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    *
    * @param delimiter The bytes to look for; a string is encoded as UTF-8.
    * @param options `maxBytes`: fail (and close) when the delimiter does not
-   * end within this many bytes.
+   * end within this many bytes; `timeout` and `signal` give up
+   * waiting, consuming nothing (see {@linkcode ReadWaitOptions}).
    * @returns The bytes read, delimiter included.
    *
    * @example Read a line
@@ -470,7 +546,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     if (
       delimiter === this.#lastDelimText && this.#lastDelimByte >= 0 &&
       this.#rKind === NONE &&
-      (options === undefined || options.maxBytes === undefined)
+      (options === undefined ||
+        (options.maxBytes === undefined && options.timeout === undefined &&
+          options.signal === undefined))
     ) {
       // The usual line read: the same one-byte delimiter as last time, no
       // limit, and a whole line in the first buffered chunk.
@@ -482,7 +560,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     let delim: Uint8Array;
     let max: number | undefined;
+    let wait: boolean;
     try {
+      wait = waits(options);
       if (typeof delimiter === "string") {
         // Line protocols pass the same string every time: encode it once.
         if (delimiter !== this.#lastDelimText) {
@@ -522,7 +602,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return rejected(err);
     }
     if (pos >= 0) return this.#takeNow(pos);
-    return this.#startRead();
+    const read = this.#startRead<Uint8Array>();
+    return wait ? this.#giveUpOn(read, options!) : read;
   }
 
   /**
@@ -532,7 +613,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    *
    * @param regex The pattern; its `g` and `y` flags are ignored.
    * @param options `maxBytes`: fail (and close) when no match can end within
-   * this many bytes.
+   * this many bytes; `timeout` and `signal` give up
+   * waiting, consuming nothing (see {@linkcode ReadWaitOptions}).
    * @returns The bytes read, up to the end of the match.
    *
    * @example Read HTTP headers
@@ -554,7 +636,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     options: ReadUntilOptions = {},
   ): Promise<Uint8Array> {
     let max: number | undefined;
+    let wait: boolean;
     try {
+      wait = waits(options);
       if (!(regex instanceof RegExp)) {
         throw new TypeError(`Pattern must be a RegExp, got ${typeName(regex)}`);
       }
@@ -568,7 +652,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rRe = regex.global || regex.sticky
       ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""))
       : regex;
-    return this.#startRead();
+    const read = this.#startRead<Uint8Array>();
+    return wait ? this.#giveUpOn(read, options) : read;
   }
 
   /**
@@ -581,7 +666,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * and the bytes it had received are lost.
    *
    * @param buffer Where the bytes go.
-   * @param options `partial`.
+   * @param options `partial`; `timeout` and `signal` give up
+   * waiting, consuming nothing (see {@linkcode ReadWaitOptions}).
    * @returns How many bytes were copied.
    *
    * @example Fill a caller-owned buffer
@@ -600,7 +686,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   readInto(buffer: Uint8Array, options: ReadIntoOptions = {}): Promise<number> {
+    let wait: boolean;
     try {
+      wait = waits(options);
       if (!(buffer instanceof Uint8Array)) {
         throw new TypeError(
           `Buffer must be a Uint8Array, got ${typeName(buffer)}`,
@@ -614,14 +702,19 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#rInto = buffer;
     this.#rFilled = 0;
     this.#rPartial = options.partial === true;
-    return this.#startRead();
+    // A read that may give up must be able to give its bytes back: they
+    // come through the buffer, never straight from the transport.
+    this.#rIntoDirect = !wait;
+    const read = this.#startRead<number>();
+    return wait ? this.#giveUpOn(read, options) : read;
   }
 
   /**
    * Reads everything until the stream closes. Resolves (rather than
    * rejects) when the peer closes, even after an error such as a reset.
    *
-   * @param options `streamingCallback`.
+   * @param options `streamingCallback`; `timeout` and `signal` give up
+   * waiting, consuming nothing (see {@linkcode ReadWaitOptions}).
    * @returns The bytes, or an empty array when a streaming callback got them.
    *
    * @example Read a whole response
@@ -640,14 +733,17 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   readUntilClose(options: ReadUntilCloseOptions = {}): Promise<Uint8Array> {
+    let wait: boolean;
     try {
+      wait = waits(options);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
     }
     this.#rKind = CLOSE;
     this.#rCb = options.streamingCallback ?? null;
-    return this.#startRead();
+    const read = this.#startRead<Uint8Array>();
+    return wait ? this.#giveUpOn(read, options) : read;
   }
 
   /**
@@ -786,6 +882,44 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
         this.#ensureLoop();
       }),
     );
+  }
+
+  // Lets the read just started give up on its options' timeout or signal
+  // (both already checked) while it waits. Giving up consumes nothing: a
+  // readInto() puts back the bytes it had copied over.
+  #giveUpOn<T>(read: Promise<T>, options: ReadWaitOptions): Promise<T> {
+    const resolve = this.#rResolve;
+    if (resolve === null) return read; // served, or failed, at once
+    const kind = this.#rKind;
+    const { timeout, signal } = options;
+    const giveUp = (reason: unknown): void => {
+      if (this.#rResolve !== resolve) return; // settled meanwhile
+      const reject = this.#rReject!;
+      if (kind === INTO && this.#rFilled > 0) {
+        this.#rbuf.unshift(this.#rInto.subarray(0, this.#rFilled));
+      }
+      this.#clearRead();
+      reject(reason);
+    };
+    const expire = (): void =>
+      giveUp(
+        new TimeoutError(`${READ_NAMES[kind]} timed out after ${timeout} ms`),
+      );
+    if (timeout !== undefined && timeout <= 0) {
+      expire();
+      return read;
+    }
+    const clear = timeout === undefined
+      ? undefined
+      : setLongTimeout(expire, timeout);
+    const onAbort = (): void => giveUp(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = (): void => {
+      clear?.();
+      signal?.removeEventListener("abort", onAbort);
+    };
+    read.then(done, done);
+    return read;
   }
 
   // Feeds buffered bytes to a streaming callback; may throw what it throws.
@@ -997,7 +1131,8 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     // A readInto() with nothing buffered reads straight into the caller's
     // buffer: no copy at all.
     this.#direct = this.#inPlace && this.#rKind === INTO &&
-      this.#rbuf.size === 0 && this.#rInto.length - this.#rFilled >= 512;
+      this.#rIntoDirect && this.#rbuf.size === 0 &&
+      this.#rInto.length - this.#rFilled >= 512;
     let buf: Uint8Array;
     if (this.#direct) {
       this.#intoBuffer = false;

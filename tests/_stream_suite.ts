@@ -12,6 +12,7 @@ import {
   UnsatisfiableReadError,
 } from "../iostream/mod.ts";
 import { setErrorRouter } from "../ioloop/_report.ts";
+import { TimeoutError } from "../concurrent/errors.ts";
 
 /** Two connected streams and how to release what made them. */
 export interface StreamPair {
@@ -76,6 +77,22 @@ async function until(ready: () => boolean, what: string, ms = 2000) {
     await sleep(1);
   }
 }
+
+// Has `stream` buffer `n` bytes that `send` makes the peer send, without a
+// read: a close callback keeps a transport read going while nothing is
+// buffered.
+async function buffered(
+  stream: BaseIOStream,
+  send: () => Promise<void>,
+  n: number,
+): Promise<void> {
+  stream.setCloseCallback(noop);
+  await send();
+  await until(() => stream.readBufferSize >= n, `${n} bytes buffered`);
+  stream.setCloseCallback(null);
+}
+
+function noop(): void {}
 
 /** Registers the whole stream contract as tests named after `kind`. */
 export function streamSuite(kind: string, makePair: PairFactory): void {
@@ -570,6 +587,133 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     },
     { a: { maxBufferSize: 65536 } },
   );
+
+  test("a read that times out consumes nothing: the next read gets every byte", async ({ a, b }) => {
+    await b.write("HEL");
+    const err = await a.readUntil("\n", { timeout: 20 }).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(err instanceof TimeoutError, String(err));
+    assert.equal(err.message, "readUntil() timed out after 20 ms");
+    assert.equal(a.closed(), false);
+    assert.equal(a.reading(), false);
+    await b.write("LO\nrest");
+    assert.equal(text(await a.readUntil("\n")), "HELLO\n");
+    assert.equal(text(await a.readBytes(4)), "rest");
+  });
+
+  test("a readInto() that gives up puts back the bytes it had copied over", async ({ a, b }) => {
+    await buffered(a, () => b.write(new Uint8Array([1, 2, 3, 4])), 4);
+    // Large enough that a read could go straight into it (it must not: it
+    // would then take bytes that arrive after the read gave up).
+    const buf = new Uint8Array(4096);
+    const controller = new AbortController();
+    const into = a.readInto(buf, { signal: controller.signal });
+    // The four bytes are copied over at once; the read then waits for more.
+    assert.deepEqual([...buf.subarray(0, 4)], [1, 2, 3, 4]);
+    await b.write(new Uint8Array([5, 6]));
+    await until(() => buf[5] === 6, "two more bytes copied over");
+    const reason = new Error("caller gave up");
+    controller.abort(reason);
+    assert.equal(await into.then(() => null, (e) => e), reason);
+    assert.equal(a.closed(), false);
+    await b.write(new Uint8Array([7, 8, 9, 10, 11]));
+    const all = await a.readBytes(11, { timeout: 5000 });
+    assert.deepEqual([...all], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    // Nothing of the abandoned read reaches the buffer later either.
+    await b.write(new Uint8Array([12]));
+    const again = new Uint8Array(10);
+    assert.equal(await a.readInto(again, { partial: true, timeout: 5000 }), 1);
+    assert.equal(again[0], 12);
+  });
+
+  test("readBytes(), readUntilRegex() and readUntilClose() give up on a signal or a timeout and keep the data", async ({ a, b }) => {
+    await b.write("abc");
+    const controller = new AbortController();
+    const bytes = a.readBytes(5, { signal: controller.signal });
+    controller.abort();
+    const err = await bytes.then(() => null, (e) => e);
+    assert.equal(err, controller.signal.reason);
+    assert.equal(err.name, "AbortError");
+    await assert.rejects(a.readUntilRegex(/x+y/, { timeout: 10 }), {
+      name: "TimeoutError",
+      message: "readUntilRegex() timed out after 10 ms",
+    });
+    await assert.rejects(a.readUntilClose({ timeout: 10 }), {
+      name: "TimeoutError",
+      message: "readUntilClose() timed out after 10 ms",
+    });
+    await b.write("dxxy");
+    assert.equal(
+      text(await a.readUntilRegex(/x+y/, { timeout: 5000 })),
+      "abcdxxy",
+    );
+  });
+
+  test("a streamed readBytes() that times out keeps what it has not delivered", async ({ a, b }) => {
+    const seen: number[] = [];
+    const pending = a.readBytes(10, {
+      streamingCallback: (chunk) => seen.push(...chunk),
+      timeout: 50,
+    });
+    await b.write(new Uint8Array([1, 2, 3]));
+    await assert.rejects(pending, { name: "TimeoutError" });
+    assert.deepEqual(seen, [1, 2, 3]);
+    await b.write(new Uint8Array([4, 5]));
+    assert.deepEqual([...await a.readBytes(2)], [4, 5]);
+  });
+
+  test("timeout 0 and an aborted signal decide at once, and consume nothing when they fail", async ({ a, b }) => {
+    await assert.rejects(a.readBytes(1, { timeout: 0 }), {
+      name: "TimeoutError",
+      message: "readBytes() timed out after 0 ms",
+    });
+    await assert.rejects(a.readInto(new Uint8Array(4), { timeout: -5 }), {
+      name: "TimeoutError",
+    });
+    await buffered(a, () => b.write("xy\n"), 3);
+    const reason = new Error("already aborted");
+    // An aborted signal wins even over data that could serve the read.
+    await assert.rejects(
+      a.readUntil("\n", { signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
+    assert.equal(text(await a.readUntil("\n", { timeout: 0 })), "xy\n");
+  });
+
+  test("a read's timer and abort listener go away when it settles", async ({ a, b }) => {
+    // The op sanitizer fails this test if a timer outlives it.
+    const controller = new AbortController();
+    const served = a.readUntil("\n", {
+      timeout: 60_000,
+      signal: controller.signal,
+    });
+    await b.write("ok\n");
+    assert.equal(text(await served), "ok\n");
+    const closing = a.readBytes(100, { timeout: 60_000 });
+    a.close();
+    await assert.rejects(closing, StreamClosedError);
+    // Aborting after the read settled changes nothing.
+    controller.abort();
+  });
+
+  test("bad timeout or signal options reject and leave the stream untouched", async ({ a, b }) => {
+    await assert.rejects(
+      a.readBytes(1, { timeout: "5" as unknown as number }),
+      { name: "TypeError", message: /read timeout.*got string/ },
+    );
+    await assert.rejects(a.readUntil("\n", { timeout: NaN }), RangeError);
+    await assert.rejects(
+      a.readInto(new Uint8Array(1), {
+        signal: {} as unknown as AbortSignal,
+      }),
+      { name: "TypeError", message: /Signal must be an AbortSignal/ },
+    );
+    assert.equal(a.reading(), false);
+    await b.write("z");
+    assert.equal(text(await a.readBytes(1)), "z");
+  });
 
   test("a peer that dribbles one byte at a time is read correctly", async ({ a, b }) => {
     const line = "x".repeat(1500) + "\r\n";
