@@ -1381,6 +1381,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Whether written bytes are still on their way to the operating system.
+   * Never once the stream is closed: its unfinished writes failed then.
    *
    * @returns `true` while a write is in progress.
    *
@@ -1400,7 +1401,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   writing(): boolean {
-    return this.#flushing;
+    // #flushing stays set until a transport call cut short by close()
+    // settles; no write waits for it any more.
+    return this.#flushing && !this.#closed;
   }
 
   /**

@@ -269,3 +269,15 @@ Deno.test("write promises resolve in call order, a zero-length write included", 
   assert.deepEqual(order, ["abc", "empty"]);
   stream.close();
 });
+
+Deno.test("writing() is false once the stream is closed, even with a transport write pending", async () => {
+  const stream = new HeldWrites();
+  const write = stream.write("hello");
+  assert.equal(stream.writing(), true);
+  stream.close();
+  assert.equal(stream.writing(), false);
+  await assert.rejects(write, StreamClosedError);
+  stream.held[0]!.resolve(5);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(stream.writing(), false);
+});
