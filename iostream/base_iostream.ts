@@ -1288,43 +1288,38 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       );
     }
     this.#queued += n;
-    if (!this.#flushing) {
-      if (n === 0) return Promise.resolve();
-      this.#flushing = true;
-      return quiet(this.#writeNow(bytes));
-    }
-    this.#wbuf.append(bytes);
-    return quiet(
+    if (!this.#flushing && n === 0) return Promise.resolve();
+    const done = quiet(
       new Promise<void>((resolve, reject) => {
         this.#waiters.push({ target: this.#queued, resolve, reject });
       }),
     );
+    if (this.#flushing) this.#wbuf.append(bytes);
+    else {
+      this.#flushing = true;
+      this.#writeNow(bytes);
+    }
+    return done;
   }
 
   // Fast path: nothing queued, so write straight from the caller's bytes.
+  // The write still waits in #waiters like any other, so that close()
+  // fails it at once and writes resolve in call order.
   async #writeNow(bytes: Uint8Array): Promise<void> {
     let off = 0;
     try {
       while (off < bytes.length) {
         const n = await this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
-        off += n;
         if (this.#closed) break;
+        off += n;
         this.#flushed += n;
       }
     } catch (err) {
       this.#flushing = false;
-      throw this.#writeFailed(err);
-    }
-    if (this.#closed) {
-      this.#flushing = false;
-      if (off < bytes.length) throw this.#closedError();
+      this.#writeFailed(err);
       return;
     }
-    if (this.#wbuf.size > 0 || this.#waitersHead < this.#waiters.length) {
-      this.#drain();
-    } else {
-      this.#flushing = false;
-    }
+    this.#drain(); // resolves this write, then writes what queued up behind
   }
 
   async #drain(): Promise<void> {
@@ -1358,10 +1353,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     this.#waitersHead = head;
   }
 
-  // A write to the transport failed: close, and say why to the writer.
-  #writeFailed(err: unknown): StreamClosedError {
+  // A write to the transport failed: close, which fails the waiting writes.
+  #writeFailed(err: unknown): void {
     if (!this.#closed) this.close(err);
-    return this.#closedError();
   }
 
   // ---------------------------------------------------------------- state
@@ -1535,6 +1529,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Whether written bytes are still on their way to the operating system.
+   * Never once the stream is closed: its unfinished writes failed then.
    *
    * @returns `true` while a write is in progress.
    *
@@ -1554,7 +1549,9 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   writing(): boolean {
-    return this.#flushing;
+    // #flushing stays set until a transport call cut short by close()
+    // settles; no write waits for it any more.
+    return this.#flushing && !this.#closed;
   }
 
   /**

@@ -245,3 +245,68 @@ Deno.test("reads nobody awaits do not crash the process when the stream closes o
   });
   assert.equal(unhandled, 0);
 });
+
+// A stream whose transport writes wait until the test settles them.
+class HeldWrites extends BaseIOStream {
+  readonly held: PromiseWithResolvers<number>[] = [];
+  readonly #eof = Promise.withResolvers<null>();
+  protected override readFromFd(): Promise<null> {
+    return this.#eof.promise;
+  }
+  protected override writeToFd(): Promise<number> {
+    const write = Promise.withResolvers<number>();
+    this.held.push(write);
+    return write.promise;
+  }
+  protected override closeFd(): void {
+    this.#eof.resolve(null);
+  }
+}
+
+Deno.test("close() rejects a write the transport has not finished, before the close callback runs", async () => {
+  const stream = new HeldWrites();
+  const log: string[] = [];
+  const closed = Promise.withResolvers<void>();
+  stream.setCloseCallback(() => {
+    log.push("close callback");
+    closed.resolve();
+  });
+  // Nothing queued ahead: it goes straight to the transport, which holds it.
+  const writing = stream.write("hello").then(
+    () => log.push("write resolved"),
+    (err) => log.push(`write rejected: ${err.name}`),
+  );
+  stream.close();
+  await closed.promise;
+  stream.held[0]!.resolve(5); // the transport takes it all, too late
+  await writing;
+  assert.deepEqual(log, [
+    "write rejected: StreamClosedError",
+    "close callback",
+  ]);
+});
+
+Deno.test("write promises resolve in call order, a zero-length write included", async () => {
+  const stream = new HeldWrites();
+  const order: string[] = [];
+  const done = [
+    stream.write("abc").then(() => order.push("abc")),
+    stream.write(new Uint8Array(0)).then(() => order.push("empty")),
+  ];
+  stream.held[0]!.resolve(3);
+  await Promise.all(done);
+  assert.deepEqual(order, ["abc", "empty"]);
+  stream.close();
+});
+
+Deno.test("writing() is false once the stream is closed, even with a transport write pending", async () => {
+  const stream = new HeldWrites();
+  const write = stream.write("hello");
+  assert.equal(stream.writing(), true);
+  stream.close();
+  assert.equal(stream.writing(), false);
+  await assert.rejects(write, StreamClosedError);
+  stream.held[0]!.resolve(5);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(stream.writing(), false);
+});
