@@ -849,6 +849,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       }
       if (this.#rKind === BYTES && this.#rN === 0) {
         this.#clearRead();
+        this.#relisten();
         return Promise.resolve(EMPTY as T);
       }
     }

@@ -8,7 +8,7 @@ import {
   UnsatisfiableReadError,
 } from "../iostream/mod.ts";
 import { StreamBuffer } from "../iostream/_stream_buffer.ts";
-import { countUnhandledRejections } from "./_capture.ts";
+import { countUnhandledRejections, macrotask } from "./_capture.ts";
 
 // A stream fed from a script of chunks, one chunk per transport read.
 class Scripted extends BaseIOStream {
@@ -161,6 +161,24 @@ Deno.test("close() from a streaming callback given the last bytes still resolves
     short.readBytes(4, { streamingCallback: () => short.close() }),
     StreamClosedError,
   );
+});
+
+Deno.test("a close callback still notices the end after a streaming readBytes() took all that was buffered", async () => {
+  const stream = new Scripted([new Uint8Array([1, 2, 3])]);
+  const closed = Promise.withResolvers<void>();
+  stream.setCloseCallback(() => closed.resolve());
+  await macrotask(); // the close callback's read-ahead buffered the bytes
+  assert.equal(stream.readBufferSize, 3);
+  const seen: number[] = [];
+  const done = await stream.readBytes(3, {
+    streamingCallback: (chunk) => seen.push(...chunk),
+  });
+  assert.equal(done.length, 0);
+  assert.deepEqual(seen, [1, 2, 3]);
+  // Nothing is buffered any more: the stream reads again, and sees the end.
+  await macrotask();
+  assert.equal(stream.closed(), true);
+  await closed.promise;
 });
 
 Deno.test("errors for bad arguments and clashing reads say what was given", async () => {
