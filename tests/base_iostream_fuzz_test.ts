@@ -675,6 +675,15 @@ class Model {
       this.result = { t: "done" };
       return;
     }
+    if (
+      op.kind === "bytes" && !op.partial && op.cb === null &&
+      op.n > this.maxBuffer
+    ) {
+      // It could never fit: it fails at once, open or closed, and changes
+      // nothing.
+      this.result = { t: "unsat", own: false };
+      return;
+    }
     const p: Pending = {
       op,
       start: this.pos,
