@@ -94,7 +94,9 @@ export interface ReadWaitOptions {
   timeout?: number;
   /**
    * Give up when aborted, rejecting with `signal.reason`. An already
-   * aborted signal rejects before anything is read.
+   * aborted signal rejects before anything is read; an abort from the
+   * read's own streaming callback gives up too, even once that callback got
+   * the last of the bytes.
    *
    * @default {undefined}
    */
@@ -889,10 +891,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   // (both already checked) while it waits. Giving up consumes nothing: a
   // readInto() puts back the bytes it had copied over.
   #giveUpOn<T>(read: Promise<T>, options: ReadWaitOptions): Promise<T> {
-    const resolve = this.#rResolve;
-    if (resolve === null) return read; // served, or failed, at once
-    const kind = this.#rKind;
     const { timeout, signal } = options;
+    const resolve = this.#rResolve;
+    if (resolve === null) {
+      // Served, or failed, at once; but a streaming callback may have
+      // aborted the signal meanwhile, and an abort during the read wins.
+      return signal?.aborted ? rejected(signal.reason) : read;
+    }
+    const kind = this.#rKind;
     const giveUp = (reason: unknown): void => {
       if (this.#rResolve !== resolve) return; // settled meanwhile
       const reject = this.#rReject!;
@@ -906,6 +912,10 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       giveUp(
         new TimeoutError(`${READ_NAMES[kind]} timed out after ${timeout} ms`),
       );
+    if (signal?.aborted) {
+      giveUp(signal.reason); // by a streaming callback, as the read started
+      return read;
+    }
     if (timeout !== undefined && timeout <= 0) {
       expire();
       return read;

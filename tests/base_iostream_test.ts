@@ -163,6 +163,51 @@ Deno.test("close() from a streaming callback given the last bytes still resolves
   );
 });
 
+Deno.test("a streaming callback that aborts the read's signal as the read starts makes it give up", async () => {
+  const text = (s: string) => new TextEncoder().encode(s);
+  const stream = new Scripted([text("ab\ncdefg"), text("hij")]);
+  assert.deepEqual(await stream.readUntil("\n"), text("ab\n"));
+  const seen: number[] = [];
+  const abortingWith = (reason: Error) => {
+    const controller = new AbortController();
+    return {
+      signal: controller.signal,
+      streamingCallback: (chunk: Uint8Array) => {
+        seen.push(...chunk);
+        controller.abort(reason);
+      },
+    };
+  };
+  // The buffered bytes would serve the read at once.
+  const first = new Error("first");
+  await assert.rejects(
+    stream.readBytes(2, abortingWith(first)),
+    (err) => err === first,
+  );
+  // They would not: the read waits for more, but gave up already.
+  const second = new Error("second");
+  await assert.rejects(
+    stream.readBytes(5, abortingWith(second)),
+    (err) => err === second,
+  );
+  assert.deepEqual(seen, [...text("cdefg")]);
+  assert.equal(stream.reading(), false);
+  assert.equal(stream.closed(), false);
+  // What arrives afterwards stays for the next read.
+  assert.deepEqual(await stream.readBytes(3), text("hij"));
+  // On a closed stream, readUntilClose() would resolve with the rest.
+  stream.close();
+  const closed = new Scripted([text("x\nyz")]);
+  await closed.readUntil("\n");
+  closed.close();
+  const third = new Error("third");
+  await assert.rejects(
+    closed.readUntilClose(abortingWith(third)),
+    (err) => err === third,
+  );
+  assert.deepEqual(seen, [...text("cdefgyz")]);
+});
+
 Deno.test("a close callback still notices the end after a streaming readBytes() took all that was buffered", async () => {
   const stream = new Scripted([new Uint8Array([1, 2, 3])]);
   const closed = Promise.withResolvers<void>();
