@@ -1330,7 +1330,11 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.#writeFailed(err);
       return;
     }
-    this.#drain(); // resolves this write, then writes what queued up behind
+    if (this.#wbuf.size === 0) {
+      // The usual case, without #drain's async frame: resolve and stop.
+      this.#flushing = false;
+      this.#wakeWriters();
+    } else this.#drain(); // resolves this write, then writes what queued up
   }
 
   async #drain(): Promise<void> {
