@@ -487,15 +487,14 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
    * ```
    */
   readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
+    const partial = options?.partial === true;
+    const cb = options?.streamingCallback ?? null;
     let wait: boolean;
     try {
       wait = waits(options);
       checkSize("n", n, 0);
       this.#checkNotReading();
-      if (
-        n > this.#maxBufferSize && options?.partial !== true &&
-        (options?.streamingCallback ?? null) === null
-      ) {
+      if (n > this.#maxBufferSize && !partial && cb === null) {
         throw new UnsatisfiableReadError(
           `Cannot read ${n} bytes whole: maxBufferSize is ` +
             `${this.#maxBufferSize}; read them with partial or a ` +
@@ -507,8 +506,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     }
     this.#rKind = BYTES;
     this.#rN = n;
-    this.#rPartial = options?.partial === true;
-    const cb = options?.streamingCallback ?? null;
+    this.#rPartial = partial;
     this.#rCb = cb;
     if (cb === null) {
       const pos = this.#bytesPos(this.#rbuf.size);
