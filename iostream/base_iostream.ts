@@ -1,8 +1,7 @@
 // Copyright the squall authors. MIT license.
 
-import { checkDelay, setLongTimeout } from "../concurrent/_timer.ts";
-import { TimeoutError } from "../concurrent/errors.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { armGiveUp, wantsGiveUp } from "./_give_up.ts";
 import { checkSize, optionalSize, streamLimits } from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
 import { typeName } from "./_type_name.ts";
@@ -263,25 +262,6 @@ function rejected<T>(err: unknown): Promise<T> {
 
 // Whether a read's options ask it to give up on a timeout or a signal.
 // Throws on bad values, and throws the reason of an already aborted signal.
-function waits(options: ReadWaitOptions | undefined): boolean {
-  if (options === undefined) return false;
-  const { timeout, signal } = options;
-  if (timeout === undefined && signal === undefined) return false;
-  if (timeout !== undefined) {
-    const bad = checkDelay(timeout, "a read timeout");
-    if (bad !== undefined) throw bad;
-  }
-  if (signal !== undefined) {
-    if (!(signal instanceof AbortSignal)) {
-      throw new TypeError(
-        `Signal must be an AbortSignal, got ${typeName(signal)}`,
-      );
-    }
-    if (signal.aborted) throw signal.reason;
-  }
-  return true;
-}
-
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -491,7 +471,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     const cb = options?.streamingCallback ?? null;
     let wait: boolean;
     try {
-      wait = waits(options);
+      wait = wantsGiveUp(options, "a read");
       checkSize("n", n, 0);
       this.#checkNotReading();
       if (n > this.#maxBufferSize && !partial && cb === null) {
@@ -562,7 +542,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     let max: number | undefined;
     let wait: boolean;
     try {
-      wait = waits(options);
+      wait = wantsGiveUp(options, "a read");
       if (typeof delimiter === "string") {
         // Line protocols pass the same string every time: encode it once.
         if (delimiter !== this.#lastDelimText) {
@@ -638,7 +618,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
     let max: number | undefined;
     let wait: boolean;
     try {
-      wait = waits(options);
+      wait = wantsGiveUp(options, "a read");
       if (!(regex instanceof RegExp)) {
         throw new TypeError(`Pattern must be a RegExp, got ${typeName(regex)}`);
       }
@@ -688,7 +668,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   readInto(buffer: Uint8Array, options: ReadIntoOptions = {}): Promise<number> {
     let wait: boolean;
     try {
-      wait = waits(options);
+      wait = wantsGiveUp(options, "a read");
       if (!(buffer instanceof Uint8Array)) {
         throw new TypeError(
           `Buffer must be a Uint8Array, got ${typeName(buffer)}`,
@@ -735,7 +715,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   readUntilClose(options: ReadUntilCloseOptions = {}): Promise<Uint8Array> {
     let wait: boolean;
     try {
-      wait = waits(options);
+      wait = wantsGiveUp(options, "a read");
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
@@ -889,7 +869,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
   // (both already checked) while it waits. Giving up consumes nothing: a
   // readInto() puts back the bytes it had copied over.
   #giveUpOn<T>(read: Promise<T>, options: ReadWaitOptions): Promise<T> {
-    const { timeout, signal } = options;
+    const { signal } = options;
     const resolve = this.#rResolve;
     if (resolve === null) {
       // Served, or failed, at once; but a streaming callback may have
@@ -897,6 +877,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       return signal?.aborted ? rejected(signal.reason) : read;
     }
     const kind = this.#rKind;
+    // An abort by a streaming callback as the read started gives up at once.
     const giveUp = (reason: unknown): void => {
       if (this.#rResolve !== resolve) return; // settled meanwhile
       const reject = this.#rReject!;
@@ -906,28 +887,7 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       this.#clearRead();
       reject(reason);
     };
-    const expire = (): void =>
-      giveUp(
-        new TimeoutError(`${READ_NAMES[kind]} timed out after ${timeout} ms`),
-      );
-    if (signal?.aborted) {
-      giveUp(signal.reason); // by a streaming callback, as the read started
-      return read;
-    }
-    if (timeout !== undefined && timeout <= 0) {
-      expire();
-      return read;
-    }
-    const clear = timeout === undefined
-      ? undefined
-      : setLongTimeout(expire, timeout);
-    const onAbort = (): void => giveUp(signal!.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const done = (): void => {
-      clear?.();
-      signal?.removeEventListener("abort", onAbort);
-    };
-    read.then(done, done);
+    armGiveUp(options, READ_NAMES[kind]!, giveUp, read);
     return read;
   }
 

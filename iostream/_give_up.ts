@@ -1,0 +1,124 @@
+// Copyright the squall authors. MIT license.
+
+/**
+ * Giving up a wait on a `{ timeout, signal }` options bag, shared by reads
+ * and by `connect()`. Private to squall.
+ *
+ * @module
+ */
+
+import { checkDelay, setLongTimeout } from "../concurrent/_timer.ts";
+import { TimeoutError } from "../concurrent/errors.ts";
+import { typeName } from "./_type_name.ts";
+
+/** The options every wait that can give up takes. */
+export interface GiveUpOptions {
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Whether `options` ask to give up at all. Throws `TypeError`/`RangeError`
+ * for bad values, and an aborted signal's reason: nothing is started then.
+ * `what` names the wait in messages ("a read", "a connect").
+ */
+export function wantsGiveUp(
+  options: GiveUpOptions | undefined,
+  what: string,
+): boolean {
+  if (options === undefined) return false;
+  const { timeout, signal } = options;
+  if (timeout === undefined && signal === undefined) return false;
+  if (timeout !== undefined) {
+    const bad = checkDelay(timeout, `${what} timeout`);
+    if (bad !== undefined) throw bad;
+  }
+  if (signal !== undefined) {
+    if (!(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `Signal must be an AbortSignal, got ${typeName(signal)}`,
+      );
+    }
+    if (signal.aborted) throw signal.reason;
+  }
+  return true;
+}
+
+/**
+ * Calls `giveUp` with a `TimeoutError` ("`name` timed out after … ms") once
+ * the timeout passes, or with the signal's reason once it is aborted, at
+ * once when either is already so (timeout ≤ 0). Drops its timer and abort
+ * listener when `settled` settles, so a long-lived signal collects nothing.
+ * `giveUp` must ignore calls after the wait ended.
+ */
+export function armGiveUp(
+  options: GiveUpOptions,
+  name: string,
+  giveUp: (reason: unknown) => void,
+  settled: Promise<unknown>,
+): void {
+  const { timeout, signal } = options;
+  const expire = (): void =>
+    giveUp(new TimeoutError(`${name} timed out after ${timeout} ms`));
+  if (signal?.aborted) {
+    giveUp(signal.reason);
+    return;
+  }
+  if (timeout !== undefined && timeout <= 0) {
+    expire();
+    return;
+  }
+  const clear = timeout === undefined
+    ? undefined
+    : setLongTimeout(expire, timeout);
+  const onAbort = (): void => giveUp(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const done = (): void => {
+    clear?.();
+    signal?.removeEventListener("abort", onAbort);
+  };
+  settled.then(done, done);
+}
+
+/**
+ * Runs `attempt` to make something that must be closed (a connection, a
+ * stream) and gives up on it as `options` say. On giving up, the promise
+ * rejects at once with the reason and `attempt`'s signal is aborted with
+ * it, so the attempt can stop what it started; whatever it still makes
+ * afterwards is closed on arrival, and a failure it reports afterwards is
+ * dropped. Call only when {@linkcode wantsGiveUp} said yes.
+ */
+export function giveUpOnMaking<T extends { close(): void }>(
+  options: GiveUpOptions,
+  name: string,
+  attempt: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  const controller = new AbortController();
+  let over = false;
+  armGiveUp(options, name, (reason) => {
+    if (over) return;
+    over = true;
+    controller.abort(reason);
+    reject(reason);
+  }, promise);
+  if (over) return promise; // gave up at once: start nothing
+  let made: Promise<T>;
+  try {
+    made = attempt(controller.signal);
+  } catch (err) {
+    made = Promise.reject(err);
+  }
+  made.then((value) => {
+    if (!over) {
+      over = true;
+      resolve(value);
+    } else value.close();
+  }, (err) => {
+    if (!over) {
+      over = true;
+      reject(err);
+    }
+  });
+  return promise;
+}
