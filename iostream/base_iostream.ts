@@ -323,7 +323,8 @@ interface WriteWaiter {
  * assert.equal(stream.closed(), true);
  * ```
  */
-export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
+export abstract class BaseIOStream
+  implements AsyncIterable<Uint8Array>, Disposable {
   readonly #maxBufferSize: number;
   readonly #chunkSize: number;
   readonly #maxWrite: number; // -1: no limit
@@ -1391,6 +1392,30 @@ export abstract class BaseIOStream implements AsyncIterable<Uint8Array> {
       }
     }
     this.#maybeRunCloseCallback();
+  }
+
+  /**
+   * Closes the stream, as {@linkcode close} does with no error, when a
+   * `using` declaration goes out of scope.
+   *
+   * @example Close at the end of a block
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * let kept: IOStream;
+   * {
+   *   using stream = await IOStream.connect(listener.addr);
+   *   using _server = await listener.accept();
+   *   kept = stream;
+   *   await stream.write("bye");
+   * }
+   * assert.equal(kept.closed(), true);
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /**

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { giveUpOnMaking, wantsGiveUp } from "./_give_up.ts";
 import { streamLimits } from "./_options.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
@@ -55,6 +56,43 @@ export interface StartTlsOptions {
 }
 
 /**
+ * Options of {@linkcode IOStream.connect} and `SSLIOStream.connect`: the
+ * new stream's buffer limits, and when to give up connecting. Giving up
+ * closes whatever was made so far; nothing is left open.
+ *
+ * @example Let the user cancel a connect
+ * ```ts
+ * import { IOStream } from "@squall/io/iostream";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const cancel = new AbortController();
+ * cancel.abort(new Error("cancelled by the user"));
+ * await assert.rejects(
+ *   IOStream.connect(listener.addr, { signal: cancel.signal }),
+ *   { message: "cancelled by the user" },
+ * );
+ * ```
+ */
+export interface StreamConnectOptions extends StreamOptions {
+  /**
+   * Give up after this many milliseconds, rejecting with `TimeoutError`.
+   * It covers the whole connect: for `SSLIOStream.connect`, the TLS
+   * handshake too. `0` (or less) fails at once without connecting;
+   * `Infinity` waits as long as the system does (minutes for a host that
+   * never answers).
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /**
+   * Give up when aborted, rejecting with `signal.reason`. An already
+   * aborted signal rejects without connecting.
+   */
+  signal?: AbortSignal;
+}
+
+/**
  * A buffered stream over a `Deno.Conn`: a TCP or Unix socket connection.
  *
  * Tornado's `tornado.iostream.IOStream`. TCP connections get Nagle's
@@ -100,9 +138,11 @@ export class IOStream extends BaseIOStream {
    *
    * @param addr Where to connect: `{ hostname, port }` or
    * `{ transport: "unix", path }` (a listener's `addr` also works).
-   * @param options Buffer limits.
+   * @param options Buffer limits, and `timeout`/`signal` to give up
+   * connecting (see {@linkcode StreamConnectOptions}).
    * @returns The connected stream. Failures reject with the error Deno
-   * raised, e.g. `Deno.errors.ConnectionRefused`.
+   * raised, e.g. `Deno.errors.ConnectionRefused`; giving up rejects with
+   * `TimeoutError` or the signal's reason.
    *
    * @example Connect over a Unix socket
    * ```ts
@@ -119,6 +159,21 @@ export class IOStream extends BaseIOStream {
    * server.close();
    * listener.close();
    * ```
+   *
+   * @example Give up connecting after two seconds
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import { TimeoutError } from "@squall/io/concurrent";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * try {
+   *   using stream = await IOStream.connect(listener.addr, { timeout: 2000 });
+   *   await stream.write("hello");
+   * } catch (err) {
+   *   if (!(err instanceof TimeoutError)) throw err;
+   *   console.error("no connection within 2 s");
+   * }
+   * ```
    */
   static async connect(
     addr:
@@ -126,23 +181,21 @@ export class IOStream extends BaseIOStream {
       | Deno.UnixConnectOptions
       | Deno.NetAddr
       | Deno.UnixAddr,
-    options: StreamOptions = {},
+    options: StreamConnectOptions = {},
   ): Promise<IOStream> {
     streamLimits(options); // bad options fail before connecting
-    let conn: Deno.Conn;
-    if (addr.transport === "unix") {
-      conn = await Deno.connect({ transport: "unix", path: addr.path });
-    } else if (addr.transport === "udp") {
+    if (addr.transport === "udp") {
       throw new TypeError("Cannot connect a stream over UDP");
-    } else {
-      conn = await Deno.connect(addr as Deno.ConnectOptions);
     }
-    try {
-      return new IOStream(conn, options);
-    } catch (err) {
-      conn.close();
-      throw err;
+    const { timeout: _t, signal: _s, ...limits } = options;
+    if (!wantsGiveUp(options, "a connect")) {
+      return wrap(await openConn(addr), limits);
     }
+    return await giveUpOnMaking(
+      options,
+      "IOStream.connect()",
+      async (signal) => wrap(await openConn(addr, signal), limits),
+    );
   }
 
   /**
@@ -314,5 +367,36 @@ export class IOStream extends BaseIOStream {
     } catch {
       // Already closed underneath us (BadResource): nothing to release.
     }
+  }
+}
+
+// Opens a TCP or Unix connection; `signal` stops a TCP connect still under
+// way (Deno cannot stop a Unix one, which never waits anyway).
+function openConn(
+  addr:
+    | Deno.ConnectOptions
+    | Deno.UnixConnectOptions
+    | Deno.NetAddr
+    | Deno.UnixAddr,
+  signal?: AbortSignal,
+): Promise<Deno.Conn> {
+  if (addr.transport === "unix") {
+    return Deno.connect({ transport: "unix", path: addr.path });
+  }
+  const tcp = addr as Deno.ConnectOptions;
+  if (signal === undefined) return Deno.connect(tcp);
+  return Deno.connect({
+    ...tcp,
+    signal: tcp.signal ? AbortSignal.any([tcp.signal, signal]) : signal,
+  });
+}
+
+// The stream over a new connection, which it closes if it cannot be made.
+function wrap(conn: Deno.Conn, options: StreamOptions): IOStream {
+  try {
+    return new IOStream(conn, options);
+  } catch (err) {
+    conn.close();
+    throw err;
   }
 }

@@ -2,7 +2,8 @@
 
 import type { StreamOptions } from "./base_iostream.ts";
 import { StreamClosedError } from "./errors.ts";
-import { IOStream } from "./iostream.ts";
+import { IOStream, type StreamConnectOptions } from "./iostream.ts";
+import { giveUpOnMaking, wantsGiveUp } from "./_give_up.ts";
 import { streamLimits } from "./_options.ts";
 
 /**
@@ -76,10 +77,15 @@ export class SSLIOStream extends IOStream {
    *
    * @param addr `hostname`, `port`, `caCerts`, `alpnProtocols`, … as for
    * `Deno.connectTls`.
-   * @param options Buffer limits.
+   * @param options Buffer limits, and `timeout`/`signal` to give up
+   * connecting, handshake included (see {@linkcode StreamConnectOptions}).
+   * A connect made through `Deno.connectTls` (with a client certificate,
+   * say) cannot be stopped once started: giving up rejects at once, and the
+   * connection, if it still comes, is closed as it arrives.
    * @returns The connected stream. Connection and certificate failures
    * reject with Deno's error (`Deno.errors.InvalidData` for a certificate
-   * that does not verify).
+   * that does not verify); giving up rejects with `TimeoutError` or the
+   * signal's reason.
    *
    * @example A certificate from an unknown authority is refused
    * ```ts
@@ -105,17 +111,22 @@ export class SSLIOStream extends IOStream {
    * ```
    */
   static override async connect(
-    addr: Deno.ConnectTlsOptions,
-    options: StreamOptions = {},
+    addr:
+      | Deno.ConnectTlsOptions
+      | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem),
+    options: StreamConnectOptions = {},
   ): Promise<SSLIOStream> {
     streamLimits(options); // bad options fail before connecting
-    const stream = new SSLIOStream(await connectTls(addr), options);
-    try {
-      return await stream.waitForHandshake();
-    } catch (err) {
-      stream.close();
-      throw err;
+    const { timeout: _t, signal: _s, ...limits } = options;
+    if (!wantsGiveUp(options, "a connect")) {
+      return await handshaken(await connectTls(addr), limits);
     }
+    return await giveUpOnMaking(
+      options,
+      "SSLIOStream.connect()",
+      async (signal) =>
+        await handshaken(await connectTls(addr, signal), limits, signal),
+    );
   }
 
   /**
@@ -258,11 +269,40 @@ export class SSLIOStream extends IOStream {
   }
 }
 
+// What Deno.connectTls takes: with a client certificate (mTLS) or without.
+type TlsConnectAddr =
+  | Deno.ConnectTlsOptions
+  | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem);
+
+// The stream over a new TLS connection once its handshake is done. A failed
+// handshake, or `signal` aborting it, closes the stream.
+async function handshaken(
+  conn: Deno.TlsConn,
+  options: StreamOptions,
+  signal?: AbortSignal,
+): Promise<SSLIOStream> {
+  const stream = new SSLIOStream(conn, options);
+  const onAbort = (): void => stream.close();
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await stream.waitForHandshake();
+  } catch (err) {
+    stream.close();
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
 // Deno.connectTls leaves Nagle's algorithm on and a TlsConn cannot turn it
 // off. Connecting over TCP, turning it off, then upgrading gives the same
 // verified TLS without ~40 ms stalls on small writes. Client certificates
 // (mTLS) need Deno.connectTls itself.
-async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
+async function connectTls(
+  addr: TlsConnectAddr,
+  signal?: AbortSignal,
+): Promise<Deno.TlsConn> {
   const { caCerts, alpnProtocols, hostname, port } = addr;
   const unverifiedName = addr.unsafelyDisableHostnameVerification;
   // Anything else (client certificates, family selection, …) is left to
@@ -273,7 +313,11 @@ async function connectTls(addr: Deno.ConnectTlsOptions): Promise<Deno.TlsConn> {
     !(k === "transport" && v === "tcp")
   );
   if (needsConnectTls) return await Deno.connectTls(addr);
-  const tcp = await Deno.connect({ port, ...(hostname ? { hostname } : {}) });
+  const tcp = await Deno.connect({
+    port,
+    ...(hostname ? { hostname } : {}),
+    ...(signal ? { signal } : {}),
+  });
   try {
     tcp.setNoDelay(true);
     const opts: Deno.StartTlsOptions = {};

@@ -57,3 +57,73 @@ export class Libc implements Disposable {
     this.close();
   }
 }
+
+/**
+ * A TCP listener on 127.0.0.1 whose accept queue is full and never drained
+ * (`listen(fd, 0)` plus one connection nobody accepts): the kernel drops
+ * every further SYN, so a connect to `port` waits as one to a host that
+ * never answers would, for minutes. Linux only.
+ */
+export class StuckListener implements AsyncDisposable {
+  readonly #lib = Deno.dlopen(
+    lib,
+    {
+      socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+      bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+      listen: { parameters: ["i32", "i32"], result: "i32" },
+      getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+    } as const,
+  );
+  readonly #fd: number;
+  #filler: Deno.Conn | null = null;
+  /** The port connects hang on. */
+  readonly port: number;
+
+  private constructor() {
+    const { socket, bind, listen, getsockname } = this.#lib.symbols;
+    const fd = socket(2, /* AF_INET */ 1, /* SOCK_STREAM */ 0);
+    if (fd < 0) throw new Error("socket() failed");
+    this.#fd = fd;
+    // struct sockaddr_in for 127.0.0.1, port 0 (any free one)
+    const addr = new Uint8Array([2, 0, 0, 0, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const sa = new Uint8Array(16);
+    sa.set(addr);
+    const len = new Uint32Array([16]);
+    if (
+      bind(fd, sa, 16) !== 0 || listen(fd, 0) !== 0 ||
+      getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0
+    ) {
+      this.#closeFd();
+      throw new Error("bind(), listen() or getsockname() failed");
+    }
+    this.port = (sa[2]! << 8) | sa[3]!;
+  }
+
+  /** Opens the listener and fills its queue. */
+  static async open(): Promise<StuckListener> {
+    const listener = new StuckListener();
+    try {
+      listener.#filler = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: listener.port,
+      });
+    } catch (err) {
+      listener.#closeFd();
+      throw err;
+    }
+    return listener;
+  }
+
+  #closeFd(): void {
+    this.#lib.symbols.close(this.#fd);
+    this.#lib.close();
+  }
+
+  /** Closes the filler connection and the listener. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#filler?.close();
+    this.#closeFd();
+    return Promise.resolve();
+  }
+}

@@ -7,6 +7,8 @@ import {
   StreamClosedError,
   type StreamOptions,
 } from "../iostream/mod.ts";
+import { TimeoutError } from "../concurrent/mod.ts";
+import { StuckListener } from "./_libc.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const tcpPair: PairFactory = async (options = {}) => {
@@ -136,6 +138,137 @@ Deno.test("IOStream.connect() rejects with Deno's ConnectionRefused", async () =
   );
 });
 
+// The first connection a listener accepts is the one `probe` made: nothing
+// else reached it before.
+async function assertNoConnection(listener: Deno.TcpListener): Promise<void> {
+  using probe = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using first = await listener.accept();
+  assert.equal(
+    (first.remoteAddr as Deno.NetAddr).port,
+    (probe.localAddr as Deno.NetAddr).port,
+    "a connection reached the listener before the probe",
+  );
+}
+
+Deno.test("IOStream.connect() gives up after its timeout on a connect that hangs", async () => {
+  await using stuck = await StuckListener.open();
+  const started = performance.now();
+  await assert.rejects(
+    IOStream.connect({ hostname: "127.0.0.1", port: stuck.port }, {
+      timeout: 50,
+    }),
+    (err) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.message, "IOStream.connect() timed out after 50 ms");
+      return true;
+    },
+  );
+  const took = performance.now() - started;
+  assert.ok(took >= 45, `gave up after ${took} ms`);
+  // The op sanitizer fails this test if the connect were still under way.
+});
+
+Deno.test("IOStream.connect() gives up when its signal is aborted, with the reason", async () => {
+  await using stuck = await StuckListener.open();
+  const controller = new AbortController();
+  const reason = new Error("user went away");
+  const connecting = IOStream.connect(
+    { hostname: "127.0.0.1", port: stuck.port },
+    { signal: controller.signal, timeout: 60_000 },
+  );
+  setTimeout(() => controller.abort(reason), 20);
+  await assert.rejects(connecting, (err) => err === reason);
+});
+
+Deno.test("IOStream.connect() with an aborted signal or a timeout <= 0 rejects without connecting", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const reason = new Error("already");
+  await assert.rejects(
+    IOStream.connect(listener.addr, { signal: AbortSignal.abort(reason) }),
+    (err) => err === reason,
+  );
+  for (const timeout of [0, -5]) {
+    await assert.rejects(
+      IOStream.connect(listener.addr, { timeout }),
+      {
+        name: "TimeoutError",
+        message: `IOStream.connect() timed out after ${timeout} ms`,
+      },
+    );
+  }
+  await assertNoConnection(listener);
+});
+
+Deno.test("IOStream.connect() with a timeout and a signal that never fire connects and drops both", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const controller = new AbortController();
+  let listeners = 0;
+  const signal = controller.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (...args: Parameters<typeof add>) => {
+    listeners++;
+    add(...args);
+  };
+  signal.removeEventListener = (...args: Parameters<typeof remove>) => {
+    listeners--;
+    remove(...args);
+  };
+  const accepting = listener.accept();
+  using client = await IOStream.connect(listener.addr, {
+    timeout: 10_000,
+    signal,
+    maxBufferSize: 64,
+  });
+  using server = new IOStream(await accepting);
+  assert.equal(listeners, 0, "the abort listener stays on the signal");
+  await server.write("hi");
+  assert.equal(new TextDecoder().decode(await client.readBytes(2)), "hi");
+  // The limits still apply; the give-up options did not end up in them.
+  await server.write(new Uint8Array(100));
+  await assert.rejects(client.readBytes(100), {
+    name: "UnsatisfiableReadError",
+  });
+  // Aborting later touches nothing: the stream is the caller's now.
+  controller.abort();
+  await client.write("still open");
+  assert.equal(client.closed(), false);
+  // The op sanitizer fails this test if the 10 s timer were still armed.
+});
+
+Deno.test("IOStream.connect() over a Unix socket takes a timeout too", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.sock`;
+  using listener = Deno.listen({ transport: "unix", path });
+  const accepting = listener.accept();
+  using client = await IOStream.connect({ transport: "unix", path }, {
+    timeout: 10_000,
+  });
+  using server = new IOStream(await accepting);
+  await client.write("u");
+  assert.equal(new TextDecoder().decode(await server.readBytes(1)), "u");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("IOStream.connect() rejects bad timeout and signal values before connecting", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const bad: [unknown, unknown, string, RegExp][] = [
+    ["soon", undefined, "TypeError", /a connect timeout: expected a number/],
+    [NaN, undefined, "RangeError", /a connect timeout: expected milliseconds/],
+    [undefined, "stop", "TypeError", /Signal must be an AbortSignal/],
+  ];
+  for (const [timeout, signal, name, message] of bad) {
+    await assert.rejects(
+      IOStream.connect(listener.addr, { timeout, signal } as never),
+      { name, message },
+    );
+  }
+  await assertNoConnection(listener);
+});
+
 Deno.test("IOStream turns Nagle off by default and setNodelay(false) turns it back on", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conn = await Deno.connect({
@@ -239,4 +372,30 @@ Deno.test("IOStream rejects bad options with RangeError or TypeError", async () 
     name: "TypeError",
     message: "Stream options must be an object, got null",
   });
+});
+
+Deno.test("IOStream: a using declaration closes the stream once, even if closed already", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let calls = 0;
+  let stream: IOStream;
+  const accepting = listener.accept();
+  {
+    using s = await IOStream.connect(listener.addr);
+    stream = s;
+    s.setCloseCallback(() => calls++);
+    s.close(new Error("closed early"));
+  }
+  stream[Symbol.dispose]();
+  using server = new IOStream(await accepting);
+  await assert.rejects(server.readBytes(1), StreamClosedError);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(calls, 1);
+  assert.equal(stream.error?.message, "closed early", "dispose kept the error");
+  {
+    using open = await IOStream.connect(listener.addr);
+    stream = open;
+    using _peer = await listener.accept();
+  }
+  assert.equal(stream.closed(), true);
+  assert.equal(stream.error, null);
 });

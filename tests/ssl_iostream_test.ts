@@ -2,6 +2,8 @@
 
 import assert from "node:assert/strict";
 import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
+import { TimeoutError } from "../concurrent/mod.ts";
+import { StuckListener } from "./_libc.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const dir = new URL("./testdata/", import.meta.url);
@@ -107,6 +109,70 @@ Deno.test("SSLIOStream.connect() with bad options rejects before connecting and 
     ),
     { name: "RangeError", message: /maxBufferSize/ },
   );
+});
+
+Deno.test("SSLIOStream.connect() gives up on a server that never answers the handshake, and closes", async (t) => {
+  // A plain TCP listener: it accepts, reads the ClientHello and says
+  // nothing. Once with the usual TCP + startTls route, once through
+  // Deno.connectTls (a client certificate asks for it).
+  const routes: [string, Partial<Deno.TlsCertifiedKeyPem>][] = [
+    ["TCP, then Deno.startTls", {}],
+    ["Deno.connectTls", { cert: CERT, key: KEY }],
+  ];
+  for (const [route, extra] of routes) {
+    await t.step(route, async () => {
+      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const accepting = listener.accept();
+      await assert.rejects(
+        SSLIOStream.connect({
+          hostname: "localhost",
+          port: listener.addr.port,
+          caCerts: [CA],
+          ...extra,
+        }, { timeout: 100 }),
+        (err) => {
+          assert.ok(err instanceof TimeoutError);
+          assert.equal(
+            err.message,
+            "SSLIOStream.connect() timed out after 100 ms",
+          );
+          return true;
+        },
+      );
+      using server = await accepting;
+      const hello = new Uint8Array(4096);
+      assert.ok((await server.read(hello) ?? 0) > 0, "no ClientHello");
+      // Deno keeps the client's socket until the server speaks or hangs
+      // up (see the README); the server's close ends it, and the
+      // sanitizers check that nothing else is left.
+    });
+  }
+});
+
+Deno.test("SSLIOStream.connect() gives up while TCP connects when its signal is aborted", async () => {
+  await using stuck = await StuckListener.open();
+  const controller = new AbortController();
+  const reason = new Error("no longer needed");
+  const connecting = SSLIOStream.connect(
+    { hostname: "localhost", port: stuck.port, caCerts: [CA] },
+    { signal: controller.signal },
+  );
+  setTimeout(() => controller.abort(reason), 20);
+  await assert.rejects(connecting, (err) => err === reason);
+  // The op sanitizer fails this test if the TCP connect were still under way.
+});
+
+Deno.test("SSLIOStream.connect() with a timeout that does not fire connects and leaves no timer", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const client = await SSLIOStream.connect(
+    { hostname: "localhost", port: listener.addr.port, caCerts: [CA] },
+    { timeout: 10_000 },
+  );
+  using server = new SSLIOStream(await accepting);
+  using _client = client;
+  await client.write("tls");
+  assert.equal(new TextDecoder().decode(await server.readBytes(3)), "tls");
 });
 
 Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and with no CA", async () => {

@@ -1,0 +1,89 @@
+// Copyright the squall authors. MIT license.
+
+import assert from "node:assert/strict";
+import { giveUpOnMaking } from "../iostream/_give_up.ts";
+
+class Thing {
+  closed = 0;
+  close(): void {
+    this.closed++;
+  }
+}
+
+Deno.test("giveUpOnMaking(): what the attempt makes after giving up is closed on arrival", async () => {
+  const late = Promise.withResolvers<Thing>();
+  const controller = new AbortController();
+  let seen: AbortSignal | undefined;
+  const making = giveUpOnMaking(
+    { signal: controller.signal },
+    "make()",
+    (s) => {
+      seen = s;
+      return late.promise;
+    },
+  );
+  const reason = new Error("stop");
+  controller.abort(reason);
+  await assert.rejects(making, (err) => err === reason);
+  assert.equal(seen?.aborted, true, "the attempt's signal is aborted");
+  assert.equal(seen?.reason, reason);
+  const thing = new Thing();
+  late.resolve(thing);
+  await late.promise;
+  await Promise.resolve();
+  assert.equal(thing.closed, 1);
+});
+
+Deno.test("giveUpOnMaking(): a failure after giving up is dropped, not unhandled", async () => {
+  const late = Promise.withResolvers<Thing>();
+  const making = giveUpOnMaking({ timeout: 1 }, "make()", () => late.promise);
+  await assert.rejects(making, {
+    name: "TimeoutError",
+    message: "make() timed out after 1 ms",
+  });
+  late.reject(new Error("too late to matter"));
+  // An unhandled rejection would fail this test.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+});
+
+Deno.test("giveUpOnMaking(): success and failure in time pass through untouched", async () => {
+  const thing = new Thing();
+  assert.equal(
+    await giveUpOnMaking(
+      { timeout: 1000 },
+      "make()",
+      () => Promise.resolve(thing),
+    ),
+    thing,
+  );
+  assert.equal(thing.closed, 0);
+  const err = new Error("refused");
+  await assert.rejects(
+    giveUpOnMaking({ timeout: 1000 }, "make()", () => Promise.reject(err)),
+    (e) => e === err,
+  );
+  // A synchronous throw from the attempt rejects too.
+  await assert.rejects(
+    giveUpOnMaking({ timeout: 1000 }, "make()", () => {
+      throw err;
+    }),
+    (e) => e === err,
+  );
+});
+
+Deno.test("giveUpOnMaking(): giving up at once starts nothing", async () => {
+  let started = false;
+  const attempt = () => {
+    started = true;
+    return Promise.resolve(new Thing());
+  };
+  await assert.rejects(giveUpOnMaking({ timeout: 0 }, "make()", attempt), {
+    name: "TimeoutError",
+  });
+  const reason = new Error("gone");
+  await assert.rejects(
+    giveUpOnMaking({ signal: AbortSignal.abort(reason) }, "make()", attempt),
+    (e) => e === reason,
+  );
+  assert.equal(started, false);
+});
