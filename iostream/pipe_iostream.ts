@@ -33,10 +33,14 @@ export interface PipeEnds {
  *
  * Tornado's `tornado.iostream.PipeIOStream`. Byte streams are read with a
  * BYOB reader into the stream's own buffer. `close()` closes the writable
- * (after what is queued) and cancels the readable. A stream without a
+ * end and cancels the readable. Bytes the writable end already took are
+ * still delivered; writes still queued in the stream are dropped and
+ * reject, as on every stream (await the last `write()` before closing to
+ * send everything). A stream without a
  * readable end reads nothing: its reads, and the read a close callback
  * keeps in flight, wait until the writable end is closed or fails, then see
- * end of stream. Writing to one without a writable end rejects.
+ * end of stream. Writing to one without a writable end rejects with an
+ * `Error` and leaves the stream as it was.
  *
  * @example Talk to a child process
  * ```ts
@@ -149,16 +153,43 @@ export class PipeIOStream extends BaseIOStream {
   }
 
   /**
+   * Writes to the writable end, as {@linkcode BaseIOStream.write} does. On
+   * a stream without one it rejects with an `Error` and changes nothing:
+   * the stream stays open and a pending read goes on.
+   *
+   * @param data Bytes, or a string to send as UTF-8.
+   * @returns Resolves once the writable end took the bytes.
+   *
+   * @example A read-only pipe refuses writes and keeps reading
+   * ```ts
+   * import { PipeIOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * const pipe = new PipeIOStream(ReadableStream.from([new Uint8Array([7])]));
+   * await assert.rejects(pipe.write("x"), { message: /no writable end/ });
+   * assert.deepEqual([...await pipe.readBytes(1)], [7]);
+   * pipe.close();
+   * ```
+   */
+  override write(data: Uint8Array | string): Promise<void> {
+    if (this.#writer === null && !this.closed()) {
+      const refused = Promise.reject(
+        new Error("Cannot write: this PipeIOStream has no writable end"),
+      );
+      refused.catch(() => {}); // an ignored write must not end the process
+      return refused;
+    }
+    return super.write(data);
+  }
+
+  /**
    * Writes to the writable end.
    *
    * @param data The bytes to write.
    * @returns How many were written (all of them).
    */
   protected override async writeToFd(data: Uint8Array): Promise<number> {
-    if (this.#writer === null) {
-      throw new TypeError("PipeIOStream has no writable end");
-    }
-    await this.#writer.write(data);
+    await this.#writer!.write(data); // write() refuses when there is none
     return data.length;
   }
 

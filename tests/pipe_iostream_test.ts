@@ -147,6 +147,27 @@ Deno.test("PipeIOStream over a default (non-byte) readable and a write-only end"
   assert.equal(writer.closed(), true);
 });
 
+Deno.test("PipeIOStream without a writable end refuses writes and loses nothing", async () => {
+  const { readable, writable } = bytePipe();
+  const feeder = writable.getWriter();
+  const pipe = new PipeIOStream(readable);
+  const reading = pipe.readUntil("\n");
+  await assert.rejects(pipe.write("x"), {
+    name: "Error",
+    message: "Cannot write: this PipeIOStream has no writable end",
+  });
+  pipe.write(new Uint8Array([1])); // ignored: must not end the process
+  assert.equal(pipe.closed(), false);
+  assert.equal(pipe.error, null);
+  assert.equal(await isPending(reading), true, "the read went on");
+  await feeder.write(new TextEncoder().encode("line\n"));
+  assert.equal(new TextDecoder().decode(await reading), "line\n");
+  pipe.close();
+  await assert.rejects(pipe.write("late"), StreamClosedError);
+  await feeder.close().catch(() => {});
+  await flush();
+});
+
 Deno.test("PipeIOStream over a child's stdin alone: a close callback does not close it", async () => {
   const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
     .spawn();
