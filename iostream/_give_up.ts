@@ -27,6 +27,9 @@ export function wantsGiveUp(
   what: string,
 ): boolean {
   if (options === undefined) return false;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Options must be an object, got ${typeName(options)}`);
+  }
   const { timeout, signal } = options;
   if (timeout === undefined && signal === undefined) return false;
   if (timeout !== undefined) {

@@ -31,14 +31,18 @@ import {
  */
 export interface StreamOptions {
   /**
-   * The most bytes buffered for reading. A read that needs more fails with
-   * `StreamBufferFullError` and the stream closes.
+   * The most bytes buffered for reading. When more arrive while a read
+   * waits, the read fails with `StreamBufferFullError` and the stream
+   * closes. A `readBytes(n)` that could never fit is refused at once with
+   * `UnsatisfiableReadError` instead, and the stream stays open. The buffer
+   * a `readInto()` fills is the caller's and does not count.
    *
    * @default {104857600}
    */
   maxBufferSize?: number;
   /**
-   * How many bytes one read from the connection asks for. Capped at half of
+   * The most bytes one read from the connection asks for: reads start
+   * smaller and grow while they come back full. Capped at half of
    * `maxBufferSize`.
    *
    * @default {65536}
@@ -260,8 +264,6 @@ function rejected<T>(err: unknown): Promise<T> {
   return quiet(Promise.reject(err));
 }
 
-// Whether a read's options ask it to give up on a timeout or a signal.
-// Throws on bad values, and throws the reason of an already aborted signal.
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -528,7 +530,8 @@ export abstract class BaseIOStream
       delimiter === this.#lastDelimText && this.#lastDelimByte >= 0 &&
       this.#rKind === NONE &&
       (options === undefined ||
-        (options.maxBytes === undefined && options.timeout === undefined &&
+        (typeof options === "object" && options !== null &&
+          options.maxBytes === undefined && options.timeout === undefined &&
           options.signal === undefined))
     ) {
       // The usual line read: the same one-byte delimiter as last time, no
@@ -642,7 +645,10 @@ export abstract class BaseIOStream
    * least one byte was copied). Bytes already buffered are copied over
    * first; a socket or TLS transport then reads the rest straight into
    * `buffer`, so a loop that reuses one buffer copies nothing and allocates
-   * nothing. `buffer` may be larger than `maxBufferSize`. If the stream
+   * nothing once the stream runs (its first transport read, and any read
+   * with `timeout` or `signal`, go through the stream's own buffer, so that
+   * nothing lands in `buffer` after giving up). `buffer` may be larger than
+   * `maxBufferSize`. If the stream
    * closes before a non-partial read filled the buffer, the read rejects
    * and the bytes it had received are lost.
    *
@@ -1209,7 +1215,10 @@ export abstract class BaseIOStream
   /**
    * Queues `data` to be written. Writes go out in call order; the promise
    * resolves once these bytes reached the operating system. Ignoring the
-   * promise is safe: a failure then only shows on {@linkcode error}. A
+   * promise is safe: it never ends the process. A failed connection closes
+   * the stream and also shows on {@linkcode error}; a write refused up
+   * front (over `maxWriteBufferSize`, not bytes or a string) changes
+   * nothing and shows only in its own promise. A
    * `Uint8Array` may be written from the caller's memory without a copy
    * (always when nothing is queued ahead of it, whatever its size): leave
    * it unchanged until the promise settles.

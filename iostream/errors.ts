@@ -61,9 +61,11 @@ export class StreamClosedError extends Error {
 }
 
 /**
- * Raised when a read cannot be satisfied within its limits, e.g. the
- * delimiter of `readUntil` does not occur within `maxBytes`. The stream is
- * closed when this happens.
+ * Raised when a read cannot be satisfied within its limits. When the peer's
+ * data breaks the limit (the delimiter of `readUntil` does not occur within
+ * `maxBytes`), the stream is closed. A request that could never be met
+ * (`readBytes(n)` with `n` over `maxBufferSize`) is refused at once instead,
+ * and the stream stays open.
  *
  * Tornado's `tornado.iostream.UnsatisfiableReadError`.
  *

@@ -11,8 +11,11 @@ import { streamLimits } from "./_options.ts";
  *
  * Tornado's `tornado.iostream.SSLIOStream`. Make one with
  * {@linkcode SSLIOStream.connect}, by wrapping a connection accepted from
- * `Deno.listenTls`, or with `IOStream.startTls`. Certificates are always
- * verified; there is no option to turn that off.
+ * `Deno.listenTls`, or with `IOStream.startTls`. Certificate chains are
+ * always verified, against the system store or the given `caCerts`; no
+ * option turns that off. The one relaxation is Deno's own
+ * `unsafelyDisableHostnameVerification`, passed through as given, which
+ * skips only the check of the server's name.
  *
  * @example A TLS client and server on loopback
  * ```ts

@@ -126,6 +126,35 @@ Deno.test("readUntil() of a buffered line keeps every check of the slow path", a
   mixed.close();
 });
 
+Deno.test("every read rejects options that are not an object, on the fast path too, and consumes nothing", async () => {
+  const enc = new TextEncoder();
+  const stream = new Scripted([enc.encode("a\nb\nc\n")]);
+  assert.deepEqual([...await stream.readUntil("\n")], [97, 10]);
+  // The next line is buffered: readUntil("\n") would take its fast path.
+  const reads: [string, (o: never) => Promise<unknown>][] = [
+    ["readUntil", (o) => stream.readUntil("\n", o)],
+    ["readUntilRegex", (o) => stream.readUntilRegex(/\n/, o)],
+    ["readBytes", (o) => stream.readBytes(1, o)],
+    ["readInto", (o) => stream.readInto(new Uint8Array(1), o)],
+    ["readUntilClose", (o) => stream.readUntilClose(o)],
+  ];
+  for (const [name, read] of reads) {
+    for (const [bad, said] of [[null, "null"], [5, "number 5"]] as const) {
+      let settled: Promise<unknown>;
+      assert.doesNotThrow(() => {
+        settled = read(bad as never);
+      }, `${name} threw instead of rejecting`);
+      await assert.rejects(settled!, {
+        name: "TypeError",
+        message: `Options must be an object, got ${said}`,
+      });
+    }
+  }
+  assert.equal(stream.closed(), false);
+  assert.deepEqual([...await stream.readUntil("\n")], [98, 10]);
+  stream.close();
+});
+
 Deno.test("a tiny readChunkSize keeps reading after its block fills up", async () => {
   // readChunkSize 1: every transport read asks for one byte. Once the first
   // 1024-byte block was filled and handed out, reads used to be lent zero
