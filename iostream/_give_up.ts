@@ -84,44 +84,66 @@ export function armGiveUp(
 }
 
 /**
+ * Settles as `wait` does, unless `options` give up first: then it rejects
+ * with the reason (and calls `onGiveUp` with it) while `wait` goes on, its
+ * outcome dropped. Call only when {@linkcode wantsGiveUp} said yes.
+ */
+export function giveUpWaiting<T>(
+  wait: Promise<T>,
+  options: GiveUpOptions,
+  name: string,
+  onGiveUp?: (reason: unknown) => void,
+): Promise<T> {
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  let over = false;
+  armGiveUp(options, name, (reason) => {
+    if (over) return;
+    over = true;
+    onGiveUp?.(reason);
+    reject(reason);
+  }, promise);
+  wait.then((value) => {
+    if (over) return;
+    over = true;
+    resolve(value);
+  }, (err) => {
+    if (over) return;
+    over = true;
+    reject(err);
+  });
+  return promise;
+}
+
+/**
  * Runs `attempt` to make something that must be closed (a connection, a
  * stream) and gives up on it as `options` say. On giving up, the promise
  * rejects at once with the reason and `attempt`'s signal is aborted with
  * it, so the attempt can stop what it started; whatever it still makes
  * afterwards is closed on arrival, and a failure it reports afterwards is
- * dropped. Call only when {@linkcode wantsGiveUp} said yes.
+ * dropped. Giving up at once starts nothing. Call only when
+ * {@linkcode wantsGiveUp} said yes.
  */
 export function giveUpOnMaking<T extends { close(): void }>(
   options: GiveUpOptions,
   name: string,
   attempt: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
   const controller = new AbortController();
-  let over = false;
-  armGiveUp(options, name, (reason) => {
-    if (over) return;
-    over = true;
-    controller.abort(reason);
-    reject(reason);
-  }, promise);
-  if (over) return promise; // gave up at once: start nothing
-  let made: Promise<T>;
+  const made = Promise.withResolvers<T>();
+  const result = giveUpWaiting(
+    made.promise,
+    options,
+    name,
+    (reason) => controller.abort(reason),
+  );
+  if (controller.signal.aborted) return result;
+  made.promise.then((value) => {
+    if (controller.signal.aborted) value.close();
+  }, () => {});
   try {
-    made = attempt(controller.signal);
+    attempt(controller.signal).then(made.resolve, made.reject);
   } catch (err) {
-    made = Promise.reject(err);
+    made.reject(err);
   }
-  made.then((value) => {
-    if (!over) {
-      over = true;
-      resolve(value);
-    } else value.close();
-  }, (err) => {
-    if (!over) {
-      over = true;
-      reject(err);
-    }
-  });
-  return promise;
+  return result;
 }

@@ -2,6 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { armGiveUp, wantsGiveUp } from "./_give_up.ts";
+import { quiet, rejected } from "./_quiet.ts";
 import { checkSize, optionalSize, streamLimits } from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
 import { typeName } from "./_type_name.ts";
@@ -252,17 +253,6 @@ const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
 });
 const encoder = new TextEncoder();
-
-function noop(): void {}
-
-function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
-}
-
-function rejected<T>(err: unknown): Promise<T> {
-  return quiet(Promise.reject(err));
-}
 
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { rejected } from "./_quiet.ts";
 import { typeName } from "./_type_name.ts";
 
 /**
@@ -173,11 +174,9 @@ export class PipeIOStream extends BaseIOStream {
    */
   override write(data: Uint8Array | string): Promise<void> {
     if (this.#writer === null && !this.closed()) {
-      const refused = Promise.reject(
+      return rejected(
         new Error("Cannot write: this PipeIOStream has no writable end"),
       );
-      refused.catch(() => {}); // an ignored write must not end the process
-      return refused;
     }
     return super.write(data);
   }

@@ -3,7 +3,9 @@
 import type { StreamOptions } from "./base_iostream.ts";
 import { StreamClosedError } from "./errors.ts";
 import { IOStream, type StreamConnectOptions } from "./iostream.ts";
-import { giveUpOnMaking, wantsGiveUp } from "./_give_up.ts";
+import type { WaitOptions } from "../locks/types.ts";
+import { giveUpOnMaking, giveUpWaiting, wantsGiveUp } from "./_give_up.ts";
+import { quiet, rejected } from "./_quiet.ts";
 import { streamLimits } from "./_options.ts";
 
 /**
@@ -214,6 +216,12 @@ export class SSLIOStream extends IOStream {
    * with `StreamClosedError`, whose `realError` is the error the stream
    * closed with, if any.
    *
+   * With `timeout` or `signal` it gives up waiting (`TimeoutError`, or the
+   * signal's reason); the stream stays open and the handshake goes on, so a
+   * later call can still wait for it. A peer that never completes its
+   * handshake is usually closed then.
+   *
+   * @param options `timeout` (milliseconds) and `signal` to give up waiting.
    * @returns This stream.
    *
    * @example Wait for the server-side handshake
@@ -244,26 +252,36 @@ export class SSLIOStream extends IOStream {
    * server.close();
    * ```
    */
-  waitForHandshake(): Promise<SSLIOStream> {
-    if (this.#handshake === null) {
-      this.#handshake = this.closed()
-        ? Promise.reject(this.#closedError())
-        : this.#tls.handshake().then(
-          (info) => {
-            this.#alpn = info.alpnProtocol;
-            return this;
-          },
-          (err) => {
-            // Closed under the handshake: Deno's Interrupted or BadResource
-            // says nothing about why; report it as reads do.
-            if (this.closed()) throw this.#closedError();
-            this.close(err);
-            throw err;
-          },
-        );
-      this.#handshake.catch(() => {});
+  waitForHandshake(options?: WaitOptions): Promise<SSLIOStream> {
+    let giveUp: boolean;
+    try {
+      giveUp = wantsGiveUp(options, "a handshake");
+    } catch (err) {
+      return rejected(err);
     }
-    return this.#handshake;
+    if (this.#handshake === null) {
+      this.#handshake = quiet(
+        this.closed()
+          ? Promise.reject(this.#closedError())
+          : this.#tls.handshake().then(
+            (info) => {
+              this.#alpn = info.alpnProtocol;
+              return this;
+            },
+            (err) => {
+              // Closed under the handshake: Deno's Interrupted or BadResource
+              // says nothing about why; report it as reads do.
+              if (this.closed()) throw this.#closedError();
+              this.close(err);
+              throw err;
+            },
+          ),
+      );
+    }
+    if (!giveUp) return this.#handshake;
+    return quiet(
+      giveUpWaiting(this.#handshake, options!, "waitForHandshake()"),
+    );
   }
 
   #closedError(): StreamClosedError {

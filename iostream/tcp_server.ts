@@ -47,6 +47,16 @@ export interface TCPServerOptions extends StreamOptions {
   key?: string;
   /** ALPN protocols offered by TLS listeners, most preferred first. */
   alpnProtocols?: string[];
+  /**
+   * TLS connections only: how many milliseconds a client may take to
+   * complete its handshake. One that takes longer is closed without
+   * reaching the handler, so clients that connect and never speak do not
+   * pile up. `Infinity` waits for ever (Tornado has no such limit; Node's
+   * `tls.Server` has the same default).
+   *
+   * @default {120000}
+   */
+  handshakeTimeout?: number;
 }
 
 /** Where {@linkcode TCPServer.listen} listens. */
@@ -169,6 +179,7 @@ export class TCPServer {
   #handler: StreamHandler | undefined;
   #streamOptions: StreamOptions;
   #tls: { cert: string; key: string; alpnProtocols?: string[] } | undefined;
+  #handshakeTimeout: number;
   #listeners = new Set<Deno.Listener>();
   #acceptLoops = new Set<Promise<void>>();
   #retries = new Map<ReturnType<typeof setTimeout>, () => void>();
@@ -190,7 +201,14 @@ export class TCPServer {
    * @param options The handler, TLS material and stream options.
    */
   constructor(options: TCPServerOptions = {}) {
-    const { handler, cert, key, alpnProtocols, ...streamOptions } = options;
+    const {
+      handler,
+      cert,
+      key,
+      alpnProtocols,
+      handshakeTimeout = 120_000,
+      ...streamOptions
+    } = options;
     if (handler !== undefined && typeof handler !== "function") {
       throw new TypeError(
         `Cannot create TCPServer: handler must be a function, got ${
@@ -227,6 +245,19 @@ export class TCPServer {
         ? { cert, key }
         : { cert, key, alpnProtocols };
     }
+    if (typeof handshakeTimeout !== "number") {
+      throw new TypeError(
+        `Cannot create TCPServer: handshakeTimeout must be a number of milliseconds, got ${
+          typeName(handshakeTimeout)
+        }`,
+      );
+    }
+    if (!(handshakeTimeout > 0)) {
+      throw new RangeError(
+        `Cannot create TCPServer: handshakeTimeout must be positive, got ${handshakeTimeout}`,
+      );
+    }
+    this.#handshakeTimeout = handshakeTimeout;
     // Bad stream options fail here, not on every accepted connection.
     streamLimits(streamOptions);
     this.#handler = handler;
@@ -640,9 +671,12 @@ export class TCPServer {
   ): Promise<void> {
     if (tls) {
       try {
-        await (stream as SSLIOStream).waitForHandshake();
+        await (stream as SSLIOStream).waitForHandshake({
+          timeout: this.#handshakeTimeout,
+        });
       } catch {
-        // One client's failed handshake concerns only that client.
+        // One client's failed (or too slow) handshake concerns only that
+        // client.
         stream.close();
         this.#streams.delete(stream);
         return;

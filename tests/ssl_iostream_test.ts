@@ -175,6 +175,41 @@ Deno.test("SSLIOStream.connect() with a timeout that does not fire connects and 
   assert.equal(new TextDecoder().decode(await server.readBytes(3)), "tls");
 });
 
+Deno.test("SSLIOStream.waitForHandshake() gives up waiting on a silent client, and the handshake goes on", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using server = new SSLIOStream(await accepting);
+  await assert.rejects(server.waitForHandshake({ timeout: 50 }), (err) => {
+    assert.ok(err instanceof TimeoutError);
+    assert.equal(err.message, "waitForHandshake() timed out after 50 ms");
+    return true;
+  });
+  const controller = new AbortController();
+  const reason = new Error("shutting down");
+  const aborted = server.waitForHandshake({ signal: controller.signal });
+  controller.abort(reason);
+  await assert.rejects(aborted, (err) => err === reason);
+  await assert.rejects(
+    server.waitForHandshake({ timeout: "soon" } as never),
+    { name: "TypeError", message: /a handshake timeout/ },
+  );
+  assert.equal(server.closed(), false, "giving up does not close");
+  // The client speaks at last: the same handshake completes.
+  using client = await Deno.startTls(tcp, {
+    hostname: "localhost",
+    caCerts: [CA],
+  });
+  const [done] = await Promise.all([
+    server.waitForHandshake({ timeout: 10_000 }),
+    client.handshake(),
+  ]);
+  assert.equal(done, server);
+});
+
 Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and with no CA", async () => {
   using listener = listenTls();
   for (const caCerts of [[OTHER_CA], undefined]) {

@@ -523,6 +523,55 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
   assert.equal(calls, 0);
 });
 
+Deno.test("TCPServer closes a TLS client that does not finish its handshake within handshakeTimeout", async (t) => {
+  const [cert, key, ca] = await Promise.all(
+    ["server.crt", "server.key", "ca.crt"].map(readPem),
+  );
+  // A client that connects, says nothing for 300 ms, then shakes hands.
+  async function lateClient(handshakeTimeout: number): Promise<number> {
+    let calls = 0;
+    const server = new TCPServer({
+      cert: cert!,
+      key: key!,
+      handshakeTimeout,
+      handler: async (stream) => {
+        calls++;
+        await stream.write("welcome");
+        stream.close();
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    try {
+      const tcp = await Deno.connect({ hostname: HOST, port });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const client = await Deno.startTls(tcp, {
+        hostname: "localhost",
+        caCerts: [ca!],
+      });
+      try {
+        await client.handshake();
+        const buf = new Uint8Array(16);
+        const n = await client.read(buf);
+        assert.equal(text(buf.subarray(0, n ?? 0)), "welcome");
+      } catch (err) {
+        // Closed by the server: Deno reports the hang-up mid-handshake.
+        assert.equal(calls, 0, `handler ran, yet: ${err}`);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await server.close();
+    }
+    return calls;
+  }
+  await t.step("too slow: closed, the handler never runs", async () => {
+    assert.equal(await lateClient(100), 0);
+  });
+  await t.step("in time: served", async () => {
+    assert.equal(await lateClient(10_000), 1);
+  });
+});
+
 Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
   await t.step("constructor", () => {
     assert.throws(() => new TCPServer(), {
@@ -542,6 +591,17 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
       () => new TCPServer({ handler: () => {}, alpnProtocols: ["h2"] }),
       { name: "TypeError", message: /alpnProtocols needs cert and key/ },
     );
+    assert.throws(
+      // @ts-expect-error: handshakeTimeout must be a number
+      () => new TCPServer({ handler: () => {}, handshakeTimeout: "1s" }),
+      { name: "TypeError", message: /handshakeTimeout .* got string "1s"/ },
+    );
+    for (const handshakeTimeout of [0, -1, NaN]) {
+      assert.throws(
+        () => new TCPServer({ handler: () => {}, handshakeTimeout }),
+        { name: "RangeError", message: /handshakeTimeout must be positive/ },
+      );
+    }
     // Stream options fail here, not once per accepted connection.
     assert.throws(
       () => new TCPServer({ handler: () => {}, maxBufferSize: 1 }),
