@@ -1,8 +1,8 @@
 // Copyright the squall authors. MIT license.
 
 /**
- * Giving up a wait on a `{ timeout, signal }` options bag, shared by reads
- * and by `connect()`. Private to squall.
+ * Giving up a wait on a `{ timeout, signal }` options bag, shared by reads,
+ * `connect()` and `waitForHandshake()`. Private to squall.
  *
  * @module
  */
