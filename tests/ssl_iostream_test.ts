@@ -23,6 +23,19 @@ function listenTls(alpnProtocols?: string[]): Deno.TlsListener {
   });
 }
 
+// A plain TCP client of `listener` that has not started its handshake, and
+// the server's stream over the connection accepted from it.
+async function silentClient(
+  listener: Deno.TlsListener,
+): Promise<{ tcp: Deno.TcpConn; server: SSLIOStream }> {
+  const accepting = listener.accept();
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  return { tcp, server: new SSLIOStream(await accepting) };
+}
+
 const tlsPair: PairFactory = async (options = {}) => {
   const listener = listenTls();
   const accepting = listener.accept();
@@ -177,12 +190,8 @@ Deno.test("SSLIOStream.connect() with a timeout that does not fire connects and 
 
 Deno.test("SSLIOStream.waitForHandshake() gives up waiting on a silent client, and the handshake goes on", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const tcp = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  using server = new SSLIOStream(await accepting);
+  const { tcp, server } = await silentClient(listener);
+  using _server = server;
   await assert.rejects(server.waitForHandshake({ timeout: 50 }), (err) => {
     assert.ok(err instanceof TimeoutError);
     assert.equal(err.message, "waitForHandshake() timed out after 50 ms");
@@ -232,12 +241,7 @@ Deno.test("SSLIOStream.connect() rejects a certificate from the wrong CA, and wi
 Deno.test("SSLIOStream.waitForHandshake() on a closed stream rejects with StreamClosedError", async () => {
   using listener = listenTls();
   for (const why of [undefined, new Error("bye")]) {
-    const accepting = listener.accept();
-    const tcp = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: listener.addr.port,
-    });
-    const server = new SSLIOStream(await accepting);
+    const { tcp, server } = await silentClient(listener);
     server.close(why);
     const err = await server.waitForHandshake().then(() => null, (e) => e);
     assert.ok(err instanceof StreamClosedError, String(err));
@@ -250,12 +254,7 @@ Deno.test("SSLIOStream.waitForHandshake() on a closed stream rejects with Stream
 
 Deno.test("SSLIOStream.waitForHandshake() pending when the stream is closed rejects with StreamClosedError", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const tcp = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  }); // never starts a handshake
-  const server = new SSLIOStream(await accepting);
+  const { tcp, server } = await silentClient(listener); // never shakes hands
   const handshake = server.waitForHandshake().then(() => null, (e) => e);
   await new Promise((r) => setTimeout(r, 10));
   const why = new Error("shutting down");
@@ -269,15 +268,10 @@ Deno.test("SSLIOStream.waitForHandshake() pending when the stream is closed reje
 
 Deno.test("SSLIOStream.waitForHandshake() that fails (wrong CA) rejects with Deno's error and closes with it", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const tcp = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
+  const { tcp, server } = await silentClient(listener);
   const client = new SSLIOStream(
     await Deno.startTls(tcp, { hostname: "localhost", caCerts: [OTHER_CA] }),
   );
-  const server = new SSLIOStream(await accepting);
   const serverSide = server.waitForHandshake().then(() => null, (e) => e);
   await assert.rejects(client.waitForHandshake(), Deno.errors.InvalidData);
   assert.equal(client.closed(), true);
