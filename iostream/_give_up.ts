@@ -116,18 +116,25 @@ export function giveUpWaiting<T>(
 
 /**
  * Runs `attempt` to make something that must be closed (a connection, a
- * stream) and gives up on it as `options` say. On giving up, the promise
- * rejects at once with the reason and `attempt`'s signal is aborted with
- * it, so the attempt can stop what it started; whatever it still makes
- * afterwards is closed on arrival, and a failure it reports afterwards is
- * dropped. Giving up at once starts nothing. Call only when
- * {@linkcode wantsGiveUp} said yes.
+ * stream) and gives up on it as `options` say; without a timeout or signal
+ * it just runs `attempt()`. On giving up, the promise rejects at once with
+ * the reason and `attempt`'s signal is aborted with it, so the attempt can
+ * stop what it started; whatever it still makes afterwards is closed on
+ * arrival, and a failure it reports afterwards is dropped. Giving up at
+ * once starts nothing. Rejects with what {@linkcode wantsGiveUp} (given
+ * `what`) throws, and with what `attempt` throws.
  */
 export function giveUpOnMaking<T extends { close(): void }>(
   options: GiveUpOptions,
+  what: string,
   name: string,
-  attempt: (signal: AbortSignal) => Promise<T>,
+  attempt: (signal?: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  try {
+    if (!wantsGiveUp(options, what)) return attempt();
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const controller = new AbortController();
   const made = Promise.withResolvers<T>();
   const result = giveUpWaiting(

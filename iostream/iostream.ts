@@ -1,7 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
-import { giveUpOnMaking, wantsGiveUp } from "./_give_up.ts";
+import { giveUpOnMaking } from "./_give_up.ts";
 import { streamLimits } from "./_options.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
@@ -188,11 +188,9 @@ export class IOStream extends BaseIOStream {
       throw new TypeError("Cannot connect a stream over UDP");
     }
     const { timeout: _t, signal: _s, ...limits } = options;
-    if (!wantsGiveUp(options, "a connect")) {
-      return wrap(await openConn(addr), limits);
-    }
     return await giveUpOnMaking(
       options,
+      "a connect",
       "IOStream.connect()",
       async (signal) => wrap(await openConn(addr, signal), limits),
     );

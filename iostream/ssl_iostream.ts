@@ -123,11 +123,9 @@ export class SSLIOStream extends IOStream {
   ): Promise<SSLIOStream> {
     streamLimits(options); // bad options fail before connecting
     const { timeout: _t, signal: _s, ...limits } = options;
-    if (!wantsGiveUp(options, "a connect")) {
-      return await handshaken(await connectTls(addr), limits);
-    }
     return await giveUpOnMaking(
       options,
+      "a connect",
       "SSLIOStream.connect()",
       async (signal) =>
         await handshaken(await connectTls(addr, signal), limits, signal),

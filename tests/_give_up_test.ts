@@ -16,6 +16,7 @@ Deno.test("giveUpOnMaking(): what the attempt makes after giving up is closed on
   let seen: AbortSignal | undefined;
   const making = giveUpOnMaking(
     { signal: controller.signal },
+    "a make",
     "make()",
     (s) => {
       seen = s;
@@ -36,7 +37,12 @@ Deno.test("giveUpOnMaking(): what the attempt makes after giving up is closed on
 
 Deno.test("giveUpOnMaking(): a failure after giving up is dropped, not unhandled", async () => {
   const late = Promise.withResolvers<Thing>();
-  const making = giveUpOnMaking({ timeout: 1 }, "make()", () => late.promise);
+  const making = giveUpOnMaking(
+    { timeout: 1 },
+    "a make",
+    "make()",
+    () => late.promise,
+  );
   await assert.rejects(making, {
     name: "TimeoutError",
     message: "make() timed out after 1 ms",
@@ -51,6 +57,7 @@ Deno.test("giveUpOnMaking(): success and failure in time pass through untouched"
   assert.equal(
     await giveUpOnMaking(
       { timeout: 1000 },
+      "a make",
       "make()",
       () => Promise.resolve(thing),
     ),
@@ -59,12 +66,17 @@ Deno.test("giveUpOnMaking(): success and failure in time pass through untouched"
   assert.equal(thing.closed, 0);
   const err = new Error("refused");
   await assert.rejects(
-    giveUpOnMaking({ timeout: 1000 }, "make()", () => Promise.reject(err)),
+    giveUpOnMaking(
+      { timeout: 1000 },
+      "a make",
+      "make()",
+      () => Promise.reject(err),
+    ),
     (e) => e === err,
   );
   // A synchronous throw from the attempt rejects too.
   await assert.rejects(
-    giveUpOnMaking({ timeout: 1000 }, "make()", () => {
+    giveUpOnMaking({ timeout: 1000 }, "a make", "make()", () => {
       throw err;
     }),
     (e) => e === err,
@@ -77,13 +89,38 @@ Deno.test("giveUpOnMaking(): giving up at once starts nothing", async () => {
     started = true;
     return Promise.resolve(new Thing());
   };
-  await assert.rejects(giveUpOnMaking({ timeout: 0 }, "make()", attempt), {
-    name: "TimeoutError",
-  });
+  await assert.rejects(
+    giveUpOnMaking({ timeout: 0 }, "a make", "make()", attempt),
+    {
+      name: "TimeoutError",
+    },
+  );
   const reason = new Error("gone");
   await assert.rejects(
-    giveUpOnMaking({ signal: AbortSignal.abort(reason) }, "make()", attempt),
+    giveUpOnMaking(
+      { signal: AbortSignal.abort(reason) },
+      "a make",
+      "make()",
+      attempt,
+    ),
     (e) => e === reason,
   );
   assert.equal(started, false);
+});
+
+Deno.test("giveUpOnMaking(): without a timeout or signal it runs the attempt with no signal", async () => {
+  const thing = new Thing();
+  let seen: AbortSignal | undefined | null = null;
+  const made = await giveUpOnMaking({}, "a make", "make()", (signal) => {
+    seen = signal;
+    return Promise.resolve(thing);
+  });
+  assert.equal(made, thing);
+  assert.equal(seen, undefined);
+  await assert.rejects(
+    giveUpOnMaking({ timeout: NaN }, "a make", "make()", () => {
+      throw new Error("must not start");
+    }),
+    { name: "RangeError", message: /a make timeout/ },
+  );
 });
