@@ -9,6 +9,7 @@ import {
 } from "../iostream/mod.ts";
 import { TimeoutError } from "../concurrent/mod.ts";
 import { StuckListener } from "./_libc.ts";
+import { countingSignal } from "./_wait_helpers.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const tcpPair: PairFactory = async (options = {}) => {
@@ -204,19 +205,7 @@ Deno.test("IOStream.connect() with an aborted signal or a timeout <= 0 rejects w
 
 Deno.test("IOStream.connect() with a timeout and a signal that never fire connects and drops both", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const controller = new AbortController();
-  let listeners = 0;
-  const signal = controller.signal;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = (...args: Parameters<typeof add>) => {
-    listeners++;
-    add(...args);
-  };
-  signal.removeEventListener = (...args: Parameters<typeof remove>) => {
-    listeners--;
-    remove(...args);
-  };
+  const { controller, signal, listeners } = countingSignal();
   const accepting = listener.accept();
   using client = await IOStream.connect(listener.addr, {
     timeout: 10_000,
@@ -224,7 +213,7 @@ Deno.test("IOStream.connect() with a timeout and a signal that never fire connec
     maxBufferSize: 64,
   });
   using server = new IOStream(await accepting);
-  assert.equal(listeners, 0, "the abort listener stays on the signal");
+  assert.equal(listeners(), 0, "the abort listener stays on the signal");
   await server.write("hi");
   assert.equal(new TextDecoder().decode(await client.readBytes(2)), "hi");
   // The limits still apply; the give-up options did not end up in them.
