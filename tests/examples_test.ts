@@ -368,6 +368,27 @@ Deno.test("tls_echo: a TLS server and client exchange lines", async () => {
   assert.match(out, /server: client left\ndone\n$/);
 });
 
+Deno.test("starttls: lines, length-framed bodies and a TLS upgrade on one connection", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", example("starttls.ts")],
+  }).output();
+  assert.equal(code, 0, decoder.decode(stderr));
+  const out = decoder.decode(stdout);
+  assert.match(out, /^server: listening on 127\.0\.0\.1:\d+\n/);
+  assert.equal(
+    out.replace(/^.*\n/, ""),
+    'client: greeting "220 ready"\n' +
+      'client: plain reply "raelc eht ni"\n' +
+      'client: STARTTLS answered "220 go ahead"\n' +
+      "client: TLS up, plain stream closed: true\n" +
+      'client: TLS reply "won SLT revo"\n' +
+      'client: QUIT answered "221 bye"\n' +
+      "client: server hung up\n" +
+      "done\n",
+  );
+  assert.equal(decoder.decode(stderr), "");
+});
+
 Deno.test("subprocess: a child process answers through a PipeIOStream", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-run", example("subprocess.ts")],
