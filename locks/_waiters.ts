@@ -16,7 +16,8 @@
  * never saw would be a lock nobody releases or an item nobody reads.
  * Waiters that cannot give up (no signal, no deferring list) are resolved
  * at the grant itself, which keeps the common path free of any extra
- * microtask. Only fake timers (a synchronous `clock.tick()`) can fire a
+ * microtask, unless earlier grants still await delivery: then they join
+ * those, so waiters always resume in grant (FIFO) order. Only fake timers (a synchronous `clock.tick()`) can fire a
  * timer inside the window: real timers run their callbacks with the
  * microtask queue drained in between.
  *
@@ -252,17 +253,22 @@ export class WaiterList<T> {
   /** Grants `value` to an unlinked waiter. */
   #grant(waiter: Waiter<T>, value: T, state: number): void {
     if (waiter.signal === undefined && !this.#deferAll) {
-      // Cannot give up any more: final at once, at no extra cost.
-      waiter.state = DONE;
-      if (waiter.timer !== undefined) {
-        clearTimeout(waiter.timer);
-        waiter.timer = undefined;
+      // Cannot give up any more: the grant is final. Delivered at once, at
+      // no extra cost, unless earlier grants still await delivery: then it
+      // joins them, so that waiters resume in the order they were granted.
+      if (this.#batch.length === 0) {
+        waiter.state = DONE;
+        if (waiter.timer !== undefined) {
+          clearTimeout(waiter.timer);
+          waiter.timer = undefined;
+        }
+        waiter.data = undefined;
+        waiter.resolve(value);
+        return;
       }
-      waiter.data = undefined;
-      waiter.resolve(value);
-      return;
-    }
-    if (this.#final) {
+      waiter.disarm();
+      state = SHARED;
+    } else if (this.#final) {
       waiter.disarm();
       state = SHARED;
     }

@@ -485,6 +485,54 @@ Deno.test("Condition: notify wakes waiters in FIFO order, n at a time", async ()
   cond.notify(Infinity);
 });
 
+Deno.test("waiters with and without a signal or timeout resume in FIFO order", async (t) => {
+  const controller = new AbortController();
+  // Every kind of waiter, a signal first: a grant to a waiter that can
+  // still give up is delivered a microtask later, and the plain waiters
+  // granted after it in the same turn must not overtake it.
+  const kinds = [
+    { signal: controller.signal },
+    {},
+    { timeout: 10_000 },
+    { signal: controller.signal, timeout: 10_000 },
+    {},
+  ];
+  const cases: Array<[string, () => Array<Promise<unknown>>]> = [
+    ["Condition.notify(n)", () => {
+      const cond = new Condition();
+      const waits = kinds.map((o) => cond.wait(o));
+      cond.notify(kinds.length);
+      return waits;
+    }],
+    ["Condition.notifyAll()", () => {
+      const cond = new Condition();
+      const waits = kinds.map((o) => cond.wait(o));
+      cond.notifyAll();
+      return waits;
+    }],
+    ["Event.set()", () => {
+      const event = new Event();
+      const waits = kinds.map((o) => event.wait(o));
+      event.set();
+      return waits;
+    }],
+    ["Semaphore.release() in one turn", () => {
+      const sem = new Semaphore(0);
+      const waits = kinds.map((o) => sem.acquire(o));
+      for (const _ of kinds) sem.release();
+      return waits;
+    }],
+  ];
+  for (const [name, start] of cases) {
+    await t.step(name, async () => {
+      const woken: number[] = [];
+      const waits = start().map((p, i) => p.then(() => woken.push(i)));
+      await Promise.all(waits);
+      assert.deepEqual(woken, [0, 1, 2, 3, 4]);
+    });
+  }
+});
+
 Deno.test("Condition: timed-out and aborted waiters never consume a notification", async () => {
   await withFakeTime(async (clock) => {
     const cond = new Condition();

@@ -467,6 +467,19 @@ Deno.test("Queue: the task that hands an item over resumes before the receiver",
   ]);
 });
 
+Deno.test("Queue: join() waiters resume in FIFO order, with or without a signal", async () => {
+  const queue = new Queue<number>();
+  queue.putNowait(1);
+  const controller = new AbortController();
+  const woken: number[] = [];
+  const joins = [{ signal: controller.signal }, {}, { timeout: 10_000 }, {}]
+    .map((options, i) => queue.join(options).then(() => woken.push(i)));
+  queue.getNowait();
+  queue.taskDone();
+  await Promise.all(joins);
+  assert.deepEqual(woken, [0, 1, 2, 3]);
+});
+
 Deno.test("Queue: join waits for a consumer that calls taskDone at once (Tornado's producer/consumer)", async () => {
   for (const Cls of [Queue, PriorityQueue, LifoQueue]) {
     for (const maxsize of [0, 1, 3, 100]) {
