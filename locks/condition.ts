@@ -95,6 +95,7 @@ export class Condition {
    * Wakes up to `n` waiters, oldest first.
    *
    * @param n How many waiters to wake.
+   * @throws {TypeError} When `n` is not a number.
    * @throws {RangeError} When `n` is negative or not a whole number.
    *
    * @example Wake two of three
@@ -112,10 +113,12 @@ export class Condition {
    * ```
    */
   notify(n = 1): void {
-    if (
-      typeof n !== "number" || !(n >= 0) ||
-      !Number.isInteger(n) && n !== Infinity
-    ) {
+    if (typeof n !== "number") {
+      throw new TypeError(
+        `Cannot notify: the count must be a number, got ${typeof n}`,
+      );
+    }
+    if (!(n >= 0) || !Number.isInteger(n) && n !== Infinity) {
       throw new RangeError(
         `Cannot notify ${n} waiters: the count must be a non-negative integer`,
       );

@@ -482,6 +482,11 @@ Deno.test("Condition: notify wakes waiters in FIFO order, n at a time", async ()
   assert.equal(await cond.wait({ timeout: 0 }), false);
   assert.throws(() => cond.notify(-1), RangeError);
   assert.throws(() => cond.notify(1.5), RangeError);
+  assert.throws(() => cond.notify(NaN), RangeError);
+  for (const bad of ["2", null, 2n, true]) {
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => cond.notify(bad as any), TypeError);
+  }
   cond.notify(Infinity);
 });
 
