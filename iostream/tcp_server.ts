@@ -50,8 +50,11 @@ export interface TCPServerOptions extends StreamOptions {
   /**
    * TLS connections only: how many milliseconds a client may take to
    * complete its handshake. One that takes longer is closed without
-   * reaching the handler, so clients that connect and never speak do not
-   * pile up. `Infinity` waits for ever (Tornado has no such limit; Node's
+   * reaching the handler, so the streams of clients that connect and never
+   * speak do not pile up. (Deno 2.9 keeps the socket itself open until
+   * such a client sends a whole TLS record or hangs up: closing a TLS
+   * connection whose handshake is under way does not reach the socket.)
+   * `Infinity` waits for ever (Tornado has no such limit; Node's
    * `tls.Server` has the same default).
    *
    * @default {120000}
