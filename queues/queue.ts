@@ -271,8 +271,10 @@ export class Queue<T> implements AsyncIterable<T> {
    * An item is delivered one microtask after it was handed over; if the
    * signal aborts in between (say, in the same turn as the `put()`), the
    * getter rejects and the item goes to the next getter, or back to the
-   * head of the queue, as if this getter had never waited. An abort after
-   * delivery changes nothing.
+   * head of the queue, as if this getter had never waited. (Should puts in
+   * that same window have filled a bounded queue, it then holds more than
+   * `maxsize` items until enough are taken; no item is ever dropped, and
+   * puts wait meanwhile.) An abort after delivery changes nothing.
    *
    * @example Wait for an item
    * ```ts
@@ -349,7 +351,9 @@ export class Queue<T> implements AsyncIterable<T> {
   /** Takes the next item; a blocked putter's item moves in first. */
   #take(): T {
     const putter = this.#putters.head;
-    if (putter !== null) {
+    // Only if the take makes room for it: a queue left over maxsize by a
+    // hand-back keeps its putters waiting until it is below the bound.
+    if (putter !== null && this.#store.size <= this.#maxsize) {
       // As in Tornado the putter's item enters before the take, so a
       // PriorityQueue or LifoQueue sees it when choosing what comes out.
       this.#store.push(putter.data as T);

@@ -318,6 +318,27 @@ Deno.test("PriorityQueue: an item handed back that the comparator rejects is not
   assert.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [13, 1, 5]);
 });
 
+Deno.test("Queue: an item handed back to a bounded queue that filled meanwhile is kept; puts wait until it drains", async () => {
+  const q = new Queue<string>(1);
+  const ctl = new AbortController();
+  const getter = q.get({ signal: ctl.signal });
+  q.putNowait("x"); // handed to the getter: the queue is empty again
+  q.putNowait("y"); // fills it
+  ctl.abort("gave up"); // "x" comes back ahead of "y"
+  await assert.rejects(getter, (e) => e === "gave up");
+  assert.equal(q.qsize(), 2);
+  assert.equal(q.full(), true);
+  assert.throws(() => q.putNowait("z"), QueueFull);
+  const put = q.put("z");
+  assert.equal(await isPending(put), true);
+  assert.equal(q.getNowait(), "x");
+  assert.equal(await isPending(put), true); // still one over: "y" fills it
+  assert.equal(q.getNowait(), "y"); // "z" moves in as "y" leaves
+  await put;
+  assert.equal(q.getNowait(), "z");
+  assert.equal(q.qsize(), 0);
+});
+
 Deno.test("Queue: an abort after the item was delivered changes nothing", async () => {
   const q = new Queue<string>();
   const { controller, signal, listeners } = countingSignal();
