@@ -1,6 +1,6 @@
 // Copyright the squall authors. MIT license.
 
-import { checkDelay, setLongTimeout } from "./_timer.ts";
+import { checkDelay, checkOptions, setLongTimeout } from "./_timer.ts";
 import { CancelledError, TimeoutError } from "./errors.ts";
 import type { Future } from "./future.ts";
 
@@ -38,7 +38,8 @@ export interface WithTimeoutOptions {
  *   work after giving up on it is normal); it never becomes an unhandled
  *   rejection.
  * - A `timeout` that is not a number, or `NaN`, rejects with a `TypeError`
- *   or `RangeError`; a `p` that is not a thenable rejects with a `TypeError`.
+ *   or `RangeError`; a `p` that is not a thenable, or `options` that are not
+ *   an object, reject with a `TypeError`.
  *
  * @typeParam T The type of the result.
  * @param timeout Relative time limit in milliseconds.
@@ -75,8 +76,9 @@ export function withTimeout<T>(
       new TypeError("Cannot use withTimeout: expected a promise or a Future"),
     );
   }
-  const quiet = options.quietExceptions ?? [];
-  const invalid = checkDelay(timeout, "withTimeout timeout");
+  const invalid = checkDelay(timeout, "withTimeout timeout") ??
+    checkOptions(options, "withTimeout");
+  const quiet = invalid === undefined ? options.quietExceptions ?? [] : [];
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
   // Not Promise.withResolvers: Node 20 lacks it.

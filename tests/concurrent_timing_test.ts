@@ -29,6 +29,9 @@ async function withFakeClock(fn: (clock: Clock) => Promise<void>) {
 
 class QuietError extends Error {}
 
+/** Options bags that are not objects, with how error messages name them. */
+const BAD_OPTIONS = [[null, "null"], [5, "number"], ["x", "string"]] as const;
+
 Deno.test("withTimeout()", async (t) => {
   await t.step("settles like p when p settles in time", async () => {
     assert.equal(await withTimeout(1000, Promise.resolve(1)), 1);
@@ -225,6 +228,30 @@ Deno.test("withTimeout()", async (t) => {
       await assert.rejects(withTimeout(10, broken), /broken then/);
     },
   );
+
+  await t.step(
+    "options that are not an object reject with TypeError, never throw",
+    async () => {
+      for (const [bad, said] of BAD_OPTIONS) {
+        const f = new Future<void>();
+        let settled: Promise<void>;
+        const logged = await captureConsoleError(async () => {
+          assert.doesNotThrow(() => {
+            settled = withTimeout(10, f, bad as never);
+          }, `withTimeout(10, f, ${said}) threw instead of rejecting`);
+          await assert.rejects(settled!, {
+            name: "TypeError",
+            message:
+              `Cannot use withTimeout: options must be an object, got ${said}`,
+          });
+          f.setException(new Error("after misuse"));
+          await macrotask();
+        });
+        assert.equal(logged.length, 1); // p's failure is still absorbed
+      }
+      assert.equal(await withTimeout(10, Promise.resolve(1), undefined), 1);
+    },
+  );
 });
 
 Deno.test("sleep()", async (t) => {
@@ -321,6 +348,30 @@ Deno.test("sleep()", async (t) => {
       await assert.rejects(p, (e) => e === "stop");
     });
   });
+
+  await t.step(
+    "bad options or signals reject with TypeError, never throw",
+    async () => {
+      const bad: (readonly [unknown, string])[] = [
+        ...BAD_OPTIONS.map(([options, said]) =>
+          [options, `options must be an object, got ${said}`] as const
+        ),
+        [{ signal: null }, "signal must be an AbortSignal, got null"],
+        [{ signal: {} }, "signal must be an AbortSignal, got object"],
+      ];
+      for (const [options, said] of bad) {
+        let settled: Promise<void>;
+        assert.doesNotThrow(() => {
+          settled = sleep(0, options as never);
+        }, `sleep(0, ${JSON.stringify(options)}) threw instead of rejecting`);
+        await assert.rejects(settled!, {
+          name: "TypeError",
+          message: `Cannot use sleep: ${said}`,
+        });
+      }
+      await sleep(0, undefined);
+    },
+  );
 
   await t.step("bad delays reject with TypeError or RangeError", async () => {
     await assert.rejects(sleep("1" as unknown as number), TypeError);
