@@ -252,6 +252,100 @@ Deno.test("withTimeout()", async (t) => {
       assert.equal(await withTimeout(10, Promise.resolve(1), undefined), 1);
     },
   );
+
+  await t.step(
+    "quietExceptions that are not error classes reject, naming the entry",
+    async () => {
+      const bad: [unknown, string][] = [
+        [
+          [undefined],
+          "quietExceptions[0] must be an error class, got undefined",
+        ],
+        [
+          [QuietError, 5],
+          "quietExceptions[1] must be an error class, got number",
+        ],
+        [
+          [QuietError, , TypeError],
+          "quietExceptions[1] must be an error class, got undefined",
+        ],
+        [
+          [() => {}],
+          "quietExceptions[0] must be an error class, got function (anonymous), which is not a class",
+        ],
+        [
+          null,
+          "quietExceptions must be an error class or an array of them, got null",
+        ],
+        [
+          "Error",
+          "quietExceptions must be an error class or an array of them, got string",
+        ],
+      ];
+      for (const [quietExceptions, said] of bad) {
+        const { promise, reject } = Promise.withResolvers<void>();
+        let settled: Promise<void>;
+        const unhandled = await countUnhandledRejections(async () => {
+          const logged = await captureConsoleError(async () => {
+            assert.doesNotThrow(() => {
+              settled = withTimeout(10, promise, { quietExceptions } as never);
+            });
+            await assert.rejects(settled!, {
+              name: "TypeError",
+              message: `Cannot use withTimeout: ${said}`,
+            });
+            reject(new Error("late"));
+            await macrotask();
+          });
+          assert.equal(logged.length, 1); // p's failure is still absorbed
+        });
+        assert.equal(unhandled, 0);
+      }
+    },
+  );
+
+  await t.step("quietExceptions may be a single class", async () => {
+    const f = new Future<void>();
+    let logged: unknown[][] = [];
+    const unhandled = await countUnhandledRejections(async () => {
+      logged = await captureConsoleError(async () => {
+        await assert.rejects(
+          withTimeout(0, f, { quietExceptions: QuietError }),
+          TimeoutError,
+        );
+        f.setException(new QuietError("quiet"));
+        await macrotask();
+      });
+    });
+    assert.equal(unhandled, 0);
+    assert.equal(logged.length, 0);
+  });
+
+  await t.step(
+    "a quiet class whose instanceof check throws never crashes",
+    async () => {
+      class Touchy {
+        static [Symbol.hasInstance](): boolean {
+          throw new Error("instanceof Touchy failed");
+        }
+      }
+      const f = new Future<void>();
+      let logged: unknown[][] = [];
+      const unhandled = await countUnhandledRejections(async () => {
+        logged = await captureConsoleError(async () => {
+          await assert.rejects(
+            withTimeout(0, f, { quietExceptions: [Touchy] }),
+            TimeoutError,
+          );
+          f.setException(new Error("touchy late"));
+          await macrotask();
+        });
+      });
+      assert.equal(unhandled, 0);
+      assert.equal(logged.length, 1);
+      assert.equal((logged[0]![1] as Error).message, "touchy late");
+    },
+  );
 });
 
 Deno.test("sleep()", async (t) => {
