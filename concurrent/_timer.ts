@@ -22,6 +22,22 @@ export function checkDelay(ms: unknown, what: string): Error | undefined {
 }
 
 /**
+ * Checks an options bag (already defaulted, so `undefined` never gets here).
+ * Returns the error to report, or `undefined` when it is an object.
+ */
+export function checkOptions(
+  options: unknown,
+  what: string,
+): TypeError | undefined {
+  if (typeof options === "object" && options !== null) return undefined;
+  return new TypeError(
+    `Cannot use ${what}: options must be an object, got ${
+      options === null ? "null" : typeof options
+    }`,
+  );
+}
+
+/**
  * Calls `callback` after `ms` milliseconds, however long that is; `Infinity`
  * never fires and creates no timer. Returns the function that cancels it
  * (idempotent).

@@ -10,9 +10,11 @@
  * Protocol, main → worker: `{ id, src, args }`. Worker → main:
  * `{ id, ok: true, value }`, `{ id, ok: false, error, name, props }` (an
  * error that survived structured cloning, plus what cloning drops), the
- * plain fallback `{ id, ok: false, name, message, stack }`, or
+ * plain fallback `{ id, ok: false, name, message, stack }`,
  * `{ stray: { name, message, stack } }` for an error nobody awaited inside
- * the worker. Private to squall.
+ * the worker, or `{ exited: id }` when the worker is ending because code in
+ * it called `exit()` (`id` is the task it was running, `0` if none). Private
+ * to squall.
  */
 export const WORKER_SOURCE = `"use strict";
 const cache = new Map();
@@ -73,15 +75,21 @@ function fail(id, err) {
   }
 }
 
+// The task being run, named in the goodbye message below.
+let running = 0;
+
 self.onmessage = async (event) => {
   const { id, src, args } = event.data;
+  running = id;
   let value;
   try {
     value = await compile(src).apply(undefined, args);
   } catch (err) {
+    running = 0;
     fail(id, err);
     return;
   }
+  running = 0;
   try {
     self.postMessage({ id, ok: true, value });
   } catch (err) {
@@ -101,6 +109,14 @@ self.close = () => {
     "A function run by WorkerExecutor cannot close its worker",
   );
 };
+
+// exit() (Deno's, or node:process's, which calls it) ends only the worker,
+// and the main thread gets no event for that: the task would stay pending
+// and the pool would keep posting to a dead worker. exit() dispatches
+// "unload" first, and a message posted then still arrives.
+self.addEventListener("unload", () => {
+  self.postMessage({ exited: running });
+});
 
 self.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();

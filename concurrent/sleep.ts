@@ -1,6 +1,6 @@
 // Copyright the squall authors. MIT license.
 
-import { checkDelay, setLongTimeout } from "./_timer.ts";
+import { checkDelay, checkOptions, setLongTimeout } from "./_timer.ts";
 
 /** Options for {@linkcode sleep}. */
 export interface SleepOptions {
@@ -20,7 +20,8 @@ export interface SleepOptions {
  * removed however the sleep ends, so nothing is left behind. A negative `ms`
  * sleeps like `0`; `Infinity` sleeps until aborted and creates no timer. An
  * `ms` that is not a number, or `NaN`, rejects with a `TypeError` or
- * `RangeError`.
+ * `RangeError`; so do `options` that are not an object and a `signal` that
+ * is not an `AbortSignal` (a `TypeError`).
  *
  * @param ms How long to sleep, in milliseconds.
  * @param options An abort signal.
@@ -40,11 +41,20 @@ export interface SleepOptions {
  * ```
  */
 export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
-  const invalid = checkDelay(ms, "sleep");
+  const invalid = checkDelay(ms, "sleep") ?? checkOptions(options, "sleep");
   if (invalid !== undefined) return Promise.reject(invalid);
   const { signal } = options;
   if (signal === undefined) {
     return new Promise((resolve) => void setLongTimeout(resolve, ms));
+  }
+  if (!(signal instanceof AbortSignal)) {
+    return Promise.reject(
+      new TypeError(
+        `Cannot use sleep: signal must be an AbortSignal, got ${
+          signal === null ? "null" : typeof signal
+        }`,
+      ),
+    );
   }
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 // Copyright the squall authors. MIT license.
 
-import { checkDelay, setLongTimeout } from "./_timer.ts";
+import { checkDelay, checkOptions, setLongTimeout } from "./_timer.ts";
 import { CancelledError, TimeoutError } from "./errors.ts";
 import type { Future } from "./future.ts";
 
@@ -10,12 +10,14 @@ export type ErrorClass = abstract new (...args: never[]) => unknown;
 /** Options for {@linkcode withTimeout}. */
 export interface WithTimeoutOptions {
   /**
-   * Classes of errors that are not logged when the wrapped promise rejects
-   * after the timeout already fired (an `instanceof` check).
+   * An error class, or an array of them, whose instances are not logged when
+   * the wrapped promise rejects after the timeout already fired (an
+   * `instanceof` check). Anything else (`undefined` in the array, an arrow
+   * function) makes `withTimeout` reject with a `TypeError`.
    *
    * @default {[]}
    */
-  quietExceptions?: readonly ErrorClass[];
+  quietExceptions?: ErrorClass | readonly ErrorClass[];
 }
 
 /**
@@ -36,9 +38,11 @@ export interface WithTimeoutOptions {
  *   `console.error` (unless it is an instance of a class in
  *   `options.quietExceptions`, or a {@linkcode CancelledError}: cancelling
  *   work after giving up on it is normal); it never becomes an unhandled
- *   rejection.
+ *   rejection, even when a quiet class's `instanceof` check throws.
  * - A `timeout` that is not a number, or `NaN`, rejects with a `TypeError`
- *   or `RangeError`; a `p` that is not a thenable rejects with a `TypeError`.
+ *   or `RangeError`; a `p` that is not a thenable, `options` that are not
+ *   an object, or `quietExceptions` that are not error classes, reject with
+ *   a `TypeError`.
  *
  * @typeParam T The type of the result.
  * @param timeout Relative time limit in milliseconds.
@@ -75,8 +79,14 @@ export function withTimeout<T>(
       new TypeError("Cannot use withTimeout: expected a promise or a Future"),
     );
   }
-  const quiet = options.quietExceptions ?? [];
-  const invalid = checkDelay(timeout, "withTimeout timeout");
+  let invalid = checkDelay(timeout, "withTimeout timeout") ??
+    checkOptions(options, "withTimeout");
+  let quiet: readonly ErrorClass[] = [];
+  if (invalid === undefined) {
+    const classes = quietClasses(options.quietExceptions);
+    if (classes instanceof TypeError) invalid = classes;
+    else quiet = classes;
+  }
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
   // Not Promise.withResolvers: Node 20 lacks it.
@@ -110,14 +120,8 @@ export function withTimeout<T>(
           settled = true;
           clear?.();
           reject(err);
-        } else if (
-          !(err instanceof CancelledError) &&
-          !quiet.some((cls) => err instanceof cls)
-        ) {
-          console.error(
-            "squall: withTimeout: the promise rejected after the timeout:",
-            err,
-          );
+        } else {
+          logLate(err, quiet);
         }
       },
     );
@@ -131,4 +135,55 @@ export function withTimeout<T>(
   // Reactions to an already settled `p` are queued already and run first.
   if (!settled && timeout <= 0) queueMicrotask(expire);
   return promise;
+}
+
+/** The classes `quietExceptions` lists, or the `TypeError` it deserves. */
+function quietClasses(value: unknown): readonly ErrorClass[] | TypeError {
+  if (value === undefined) return [];
+  if (isClass(value)) return [value];
+  if (!Array.isArray(value)) {
+    return new TypeError(
+      "Cannot use withTimeout: quietExceptions must be an error class or " +
+        `an array of them, got ${describe(value)}`,
+    );
+  }
+  // findIndex, unlike some(), also visits holes.
+  const bad = value.findIndex((entry) => !isClass(entry));
+  if (bad === -1) return [...value]; // a copy the caller cannot change later
+  return new TypeError(
+    `Cannot use withTimeout: quietExceptions[${bad}] must be an error ` +
+      `class, got ${describe(value[bad])}`,
+  );
+}
+
+/** Whether `instanceof value` works: a function with an object prototype. */
+function isClass(value: unknown): value is ErrorClass {
+  if (typeof value !== "function") return false;
+  const prototype: unknown = value.prototype;
+  return typeof prototype === "object" && prototype !== null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "function") return typeof value;
+  return `function ${value.name || "(anonymous)"}, which is not a class`;
+}
+
+/** Logs a rejection that came after the timeout; never throws. */
+function logLate(err: unknown, quiet: readonly ErrorClass[]): void {
+  try {
+    if (err instanceof CancelledError || quiet.some((c) => err instanceof c)) {
+      return;
+    }
+  } catch {
+    // A class's own Symbol.hasInstance threw: log the error, do not crash.
+  }
+  try {
+    console.error(
+      "squall: withTimeout: the promise rejected after the timeout:",
+      err,
+    );
+  } catch {
+    // console itself failed: nothing sane is left to do.
+  }
 }

@@ -50,6 +50,7 @@ interface Reply {
   stack?: string;
   props?: Record<string, unknown>;
   stray?: { name: string; message: string; stack?: string };
+  exited?: number;
 }
 
 const WORKER_URL = `data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`;
@@ -81,7 +82,9 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
  * functions have no usable source and are refused by {@linkcode submit}.
  * An error thrown by the function becomes the future's exception, with its
  * class (for the built-in error classes), `name`, `message` and own
- * properties.
+ * properties. A function that calls `exit()` (Deno's or `node:process`'s)
+ * ends only its worker: its task fails with an `Error` that says so, and the
+ * pool replaces the worker.
  *
  * Workers start lazily, one per task until `size` are running; further tasks
  * wait in first-come first-served order. Workers left idle for
@@ -453,6 +456,10 @@ export class WorkerExecutor implements Executor, Disposable {
   }
 
   #onReply(slot: Slot, reply: Reply): void {
+    if (reply.exited !== undefined) {
+      this.#onExit(slot, reply.exited);
+      return;
+    }
     if (reply.stray !== undefined) {
       reportCallbackError(
         rebuildError(reply.stray),
@@ -472,18 +479,48 @@ export class WorkerExecutor implements Executor, Disposable {
   }
 
   #onCrash(slot: Slot, message: string): void {
+    this.#lose(slot, (task) =>
+      new Error(
+        `The worker running function ${task.name} failed: ${message}`,
+      ));
+  }
+
+  /** Code in the worker called `exit()`: the worker is ending. */
+  #onExit(slot: Slot, running: number): void {
+    if (running === 0) {
+      reportCallbackError(
+        new Error(
+          "A WorkerExecutor worker exited between tasks: code left running " +
+            "by a task called exit() (Deno's or node:process's), which ends " +
+            "the worker, not the program",
+        ),
+        "a WorkerExecutor worker",
+      );
+    }
+    // A task posted to the worker but not started yet waits for the next.
+    this.#lose(slot, (task) =>
+      task.id !== running ? undefined : new Error(
+        `The worker running function ${task.name} exited: a task run by ` +
+          "WorkerExecutor called exit() (Deno's or node:process's), which " +
+          "ends the worker, not the program; throw an error or return instead",
+      ));
+  }
+
+  /**
+   * Drops the dead `slot` and fails its task with `failure(task)`, or puts
+   * the task back at the head of the queue when that gives `undefined`.
+   */
+  #lose(slot: Slot, failure: (task: Task) => Error | undefined): void {
     slot.worker.terminate();
     this.#slots = this.#slots.filter((s) => s !== slot);
     this.#idle = this.#idle.filter((s) => s !== slot);
     const task = slot.task;
     slot.task = undefined;
     if (task !== undefined) {
-      fail(
-        task,
-        new Error(
-          `The worker running function ${task.name} failed: ${message}`,
-        ),
-      );
+      const error = failure(task);
+      if (error !== undefined) fail(task, error);
+      else if (this.#head > 0) this.#queue[--this.#head] = task;
+      else this.#queue.unshift(task);
     }
     // Replace the lost worker if tasks are waiting for one.
     if (this.#head < this.#queue.length && !this.#closed) {

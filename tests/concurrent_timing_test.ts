@@ -29,6 +29,9 @@ async function withFakeClock(fn: (clock: Clock) => Promise<void>) {
 
 class QuietError extends Error {}
 
+/** Options bags that are not objects, with how error messages name them. */
+const BAD_OPTIONS = [[null, "null"], [5, "number"], ["x", "string"]] as const;
+
 Deno.test("withTimeout()", async (t) => {
   await t.step("settles like p when p settles in time", async () => {
     assert.equal(await withTimeout(1000, Promise.resolve(1)), 1);
@@ -225,6 +228,124 @@ Deno.test("withTimeout()", async (t) => {
       await assert.rejects(withTimeout(10, broken), /broken then/);
     },
   );
+
+  await t.step(
+    "options that are not an object reject with TypeError, never throw",
+    async () => {
+      for (const [bad, said] of BAD_OPTIONS) {
+        const f = new Future<void>();
+        let settled: Promise<void>;
+        const logged = await captureConsoleError(async () => {
+          assert.doesNotThrow(() => {
+            settled = withTimeout(10, f, bad as never);
+          }, `withTimeout(10, f, ${said}) threw instead of rejecting`);
+          await assert.rejects(settled!, {
+            name: "TypeError",
+            message:
+              `Cannot use withTimeout: options must be an object, got ${said}`,
+          });
+          f.setException(new Error("after misuse"));
+          await macrotask();
+        });
+        assert.equal(logged.length, 1); // p's failure is still absorbed
+      }
+      assert.equal(await withTimeout(10, Promise.resolve(1), undefined), 1);
+    },
+  );
+
+  await t.step(
+    "quietExceptions that are not error classes reject, naming the entry",
+    async () => {
+      const bad: [unknown, string][] = [
+        [
+          [undefined],
+          "quietExceptions[0] must be an error class, got undefined",
+        ],
+        [
+          [QuietError, 5],
+          "quietExceptions[1] must be an error class, got number",
+        ],
+        [
+          [QuietError, , TypeError],
+          "quietExceptions[1] must be an error class, got undefined",
+        ],
+        [
+          [() => {}],
+          "quietExceptions[0] must be an error class, got function (anonymous), which is not a class",
+        ],
+        [
+          null,
+          "quietExceptions must be an error class or an array of them, got null",
+        ],
+        [
+          "Error",
+          "quietExceptions must be an error class or an array of them, got string",
+        ],
+      ];
+      for (const [quietExceptions, said] of bad) {
+        const { promise, reject } = Promise.withResolvers<void>();
+        let settled: Promise<void>;
+        const unhandled = await countUnhandledRejections(async () => {
+          const logged = await captureConsoleError(async () => {
+            assert.doesNotThrow(() => {
+              settled = withTimeout(10, promise, { quietExceptions } as never);
+            });
+            await assert.rejects(settled!, {
+              name: "TypeError",
+              message: `Cannot use withTimeout: ${said}`,
+            });
+            reject(new Error("late"));
+            await macrotask();
+          });
+          assert.equal(logged.length, 1); // p's failure is still absorbed
+        });
+        assert.equal(unhandled, 0);
+      }
+    },
+  );
+
+  await t.step("quietExceptions may be a single class", async () => {
+    const f = new Future<void>();
+    let logged: unknown[][] = [];
+    const unhandled = await countUnhandledRejections(async () => {
+      logged = await captureConsoleError(async () => {
+        await assert.rejects(
+          withTimeout(0, f, { quietExceptions: QuietError }),
+          TimeoutError,
+        );
+        f.setException(new QuietError("quiet"));
+        await macrotask();
+      });
+    });
+    assert.equal(unhandled, 0);
+    assert.equal(logged.length, 0);
+  });
+
+  await t.step(
+    "a quiet class whose instanceof check throws never crashes",
+    async () => {
+      class Touchy {
+        static [Symbol.hasInstance](): boolean {
+          throw new Error("instanceof Touchy failed");
+        }
+      }
+      const f = new Future<void>();
+      let logged: unknown[][] = [];
+      const unhandled = await countUnhandledRejections(async () => {
+        logged = await captureConsoleError(async () => {
+          await assert.rejects(
+            withTimeout(0, f, { quietExceptions: [Touchy] }),
+            TimeoutError,
+          );
+          f.setException(new Error("touchy late"));
+          await macrotask();
+        });
+      });
+      assert.equal(unhandled, 0);
+      assert.equal(logged.length, 1);
+      assert.equal((logged[0]![1] as Error).message, "touchy late");
+    },
+  );
 });
 
 Deno.test("sleep()", async (t) => {
@@ -321,6 +442,30 @@ Deno.test("sleep()", async (t) => {
       await assert.rejects(p, (e) => e === "stop");
     });
   });
+
+  await t.step(
+    "bad options or signals reject with TypeError, never throw",
+    async () => {
+      const bad: (readonly [unknown, string])[] = [
+        ...BAD_OPTIONS.map(([options, said]) =>
+          [options, `options must be an object, got ${said}`] as const
+        ),
+        [{ signal: null }, "signal must be an AbortSignal, got null"],
+        [{ signal: {} }, "signal must be an AbortSignal, got object"],
+      ];
+      for (const [options, said] of bad) {
+        let settled: Promise<void>;
+        assert.doesNotThrow(() => {
+          settled = sleep(0, options as never);
+        }, `sleep(0, ${JSON.stringify(options)}) threw instead of rejecting`);
+        await assert.rejects(settled!, {
+          name: "TypeError",
+          message: `Cannot use sleep: ${said}`,
+        });
+      }
+      await sleep(0, undefined);
+    },
+  );
 
   await t.step("bad delays reject with TypeError or RangeError", async () => {
     await assert.rejects(sleep("1" as unknown as number), TypeError);

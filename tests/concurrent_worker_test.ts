@@ -1,7 +1,12 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
-import { Future, sleep, WorkerExecutor } from "@squall/io/concurrent";
+import {
+  Future,
+  sleep,
+  withTimeout,
+  WorkerExecutor,
+} from "@squall/io/concurrent";
 import { setErrorRouter } from "../ioloop/_report.ts";
 import { countUnhandledRejections } from "./_capture.ts";
 
@@ -519,6 +524,82 @@ Deno.test("WorkerExecutor fails a task whose reply cannot be read", async () => 
     assert.equal(pool.workers, 1); // the worker itself is fine
   });
   assert.deepEqual(log, ["spawn squall WorkerExecutor 1", "terminate"]);
+});
+
+// Bounds each wait below, so that a task left pending fails the test instead
+// of hanging it.
+const NO_HANG_MS = 10_000;
+
+Deno.test("WorkerExecutor survives a task that calls exit()", async (t) => {
+  const exitMessage =
+    /^The worker running function \w+ exited: a task run by WorkerExecutor called exit\(\)/;
+
+  await t.step(
+    "the task fails; the task queued behind it runs on a new worker",
+    async () => {
+      using pool = new WorkerExecutor({ size: 1 });
+      const exiting = pool.submit(function exiting() {
+        Deno.exit(3);
+      });
+      const next = pool.submit(runCount);
+      await assert.rejects(withTimeout(NO_HANG_MS, exiting), {
+        name: "Error",
+        message: exitMessage,
+      });
+      assert.equal(await withTimeout(NO_HANG_MS, next), 1);
+      assert.equal(pool.workers, 1);
+      assert.equal(await pool.submit(runCount), 2);
+    },
+  );
+
+  await t.step("so does node:process's exit(), after an await", async () => {
+    using pool = new WorkerExecutor({ size: 1 });
+    const exiting = pool.submit(async function exiting() {
+      const { default: process } = await import("node:process");
+      process.exit(4);
+    });
+    await assert.rejects(withTimeout(NO_HANG_MS, exiting), {
+      message: exitMessage,
+    });
+    assert.equal(await withTimeout(NO_HANG_MS, pool.submit(runCount)), 1);
+  });
+
+  await t.step(
+    "an exit between tasks is reported; the task sent meanwhile moves on",
+    async () => {
+      const reports: [unknown, string][] = [];
+      setErrorRouter((err, where) => void reports.push([err, where]));
+      try {
+        using pool = new WorkerExecutor({ size: 1 });
+        const gate = new Int32Array(new SharedArrayBuffer(4));
+        const first = pool.submit((shared: SharedArrayBuffer) => {
+          // Microtasks outlast the reply: block the worker right after it,
+          // before it can take another task, and exit once released.
+          let later = Promise.resolve();
+          for (let i = 0; i < 10; i++) later = later.then(() => {});
+          void later.then(() => {
+            Atomics.wait(new Int32Array(shared), 0, 0, 10_000);
+            Deno.exit(5);
+          });
+          return "first";
+        }, gate.buffer as SharedArrayBuffer);
+        assert.equal(await withTimeout(NO_HANG_MS, first), "first");
+        // Goes to the blocked worker, which exits without starting it.
+        const second = pool.submit(runCount);
+        Atomics.store(gate, 0, 1);
+        Atomics.notify(gate, 0);
+        assert.equal(await withTimeout(NO_HANG_MS, second), 1);
+        assert.equal(pool.workers, 1);
+      } finally {
+        setErrorRouter(null);
+      }
+      assert.equal(reports.length, 1);
+      assert.match(
+        (reports[0]![0] as Error).message,
+        /^A WorkerExecutor worker exited between tasks/,
+      );
+    },
+  );
 });
 
 Deno.test("WorkerExecutor retires idle workers after idleTimeout", async () => {
