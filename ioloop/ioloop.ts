@@ -242,15 +242,26 @@ export class IOLoop {
 
   static {
     setErrorRouter((err, where) => {
-      const loop = currentLoop;
+      const loop = IOLoop.#liveCurrent();
       if (loop === null) defaultOnError(err, where);
       else loop.#report(err, where);
     });
   }
 
+  // A closed loop is never current. close() forgets the current loop, but
+  // one closed while another ran can come back when that one stops (or be
+  // installed after closing): forget it here, so current() acts as if there
+  // were none, as Tornado's close() does by unregistering the loop.
+  static #liveCurrent(): IOLoop | null {
+    if (currentLoop !== null && currentLoop.#closed) currentLoop = null;
+    return currentLoop;
+  }
+
   /**
    * Returns this isolate's current loop, creating one on first use.
-   * `current(false)` returns `null` instead of creating one.
+   * `current(false)` returns `null` instead of creating one. A closed loop
+   * is never current: once the current loop is closed, `current()` creates
+   * a new one as if there were none.
    *
    * @example Get the shared loop
    * ```ts
@@ -282,7 +293,7 @@ export class IOLoop {
    */
   static current(instance: false): IOLoop | null;
   static current(instance = true): IOLoop | null {
-    if (currentLoop === null && instance !== false) {
+    if (IOLoop.#liveCurrent() === null && instance !== false) {
       new IOLoop({ makeCurrent: true });
     }
     return currentLoop;
@@ -402,7 +413,8 @@ export class IOLoop {
   }
 
   /**
-   * Makes this loop {@linkcode IOLoop.current}.
+   * Makes this loop {@linkcode IOLoop.current}. A closed loop is never
+   * current: making one current leaves no current loop.
    *
    * @example Switch between two loops
    * ```ts
@@ -493,8 +505,10 @@ export class IOLoop {
 
   /**
    * Ends {@linkcode IOLoop.start}: its promise resolves and the program may
-   * exit. Pending callbacks and timeouts are kept and still run. Called
-   * while the loop is not running, makes the next `start()` return at once.
+   * exit, and the loop that was current before `start()` is current again
+   * (unless it was closed meanwhile: then none is). Pending callbacks and
+   * timeouts are kept and still run. Called while the loop is not running,
+   * makes the next `start()` return at once.
    *
    * @example Stop, and keep what is pending
    * ```ts

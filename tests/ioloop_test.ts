@@ -534,6 +534,26 @@ Deno.test("IOLoop.current() creates, returns and clears the current loop", () =>
   for (const loop of [created, other, fresh]) loop.close();
 });
 
+Deno.test("IOLoop.current() never returns a closed loop", async () => {
+  const outer = new IOLoop();
+  const inner = new IOLoop({ makeCurrent: false });
+  const running = inner.start();
+  outer.close(); // closed while inner is current
+  inner.stop();
+  await running;
+  // inner.stop() does not bring the closed loop back: there is none, and
+  // current() creates one, as when no loop is current.
+  assert.equal(IOLoop.current(false), null);
+  const fresh = IOLoop.current();
+  assert.notEqual(fresh, outer);
+  fresh.removeTimeout(fresh.callLater(1, () => {}));
+  // Neither does installing a closed loop.
+  outer.install();
+  assert.equal(IOLoop.current(false), null);
+  inner.close();
+  fresh.close();
+});
+
 Deno.test("IOLoop.configure() makes current() and new IOLoop() yield the subclass", async () => {
   class MyLoop extends IOLoop {}
   const { errors, onError } = collectErrors();
