@@ -52,8 +52,10 @@ export interface IOLoopOptions {
 /** Options for {@linkcode IOLoop.runSync}. */
 export interface RunSyncOptions {
   /**
-   * Milliseconds on the loop's clock after which `runSync` rejects with
-   * `TimeoutError`.
+   * Milliseconds on the loop's clock, counted from the `runSync` call, after
+   * which `runSync` rejects with `TimeoutError` if `fn`'s result is still
+   * pending. `fn` always starts first, and a result that is settled by the
+   * time `fn` returns never times out.
    *
    * @default {undefined (no limit)}
    */
@@ -240,15 +242,26 @@ export class IOLoop {
 
   static {
     setErrorRouter((err, where) => {
-      const loop = currentLoop;
+      const loop = IOLoop.#liveCurrent();
       if (loop === null) defaultOnError(err, where);
       else loop.#report(err, where);
     });
   }
 
+  // A closed loop is never current. close() forgets the current loop, but
+  // one closed while another ran can come back when that one stops (or be
+  // installed after closing): forget it here, so current() acts as if there
+  // were none, as Tornado's close() does by unregistering the loop.
+  static #liveCurrent(): IOLoop | null {
+    if (currentLoop !== null && currentLoop.#closed) currentLoop = null;
+    return currentLoop;
+  }
+
   /**
    * Returns this isolate's current loop, creating one on first use.
-   * `current(false)` returns `null` instead of creating one.
+   * `current(false)` returns `null` instead of creating one. A closed loop
+   * is never current: once the current loop is closed, `current()` creates
+   * a new one as if there were none.
    *
    * @example Get the shared loop
    * ```ts
@@ -280,7 +293,7 @@ export class IOLoop {
    */
   static current(instance: false): IOLoop | null;
   static current(instance = true): IOLoop | null {
-    if (currentLoop === null && instance !== false) {
+    if (IOLoop.#liveCurrent() === null && instance !== false) {
       new IOLoop({ makeCurrent: true });
     }
     return currentLoop;
@@ -400,7 +413,8 @@ export class IOLoop {
   }
 
   /**
-   * Makes this loop {@linkcode IOLoop.current}.
+   * Makes this loop {@linkcode IOLoop.current}. A closed loop is never
+   * current: making one current leaves no current loop.
    *
    * @example Switch between two loops
    * ```ts
@@ -491,8 +505,10 @@ export class IOLoop {
 
   /**
    * Ends {@linkcode IOLoop.start}: its promise resolves and the program may
-   * exit. Pending callbacks and timeouts are kept and still run. Called
-   * while the loop is not running, makes the next `start()` return at once.
+   * exit, and the loop that was current before `start()` is current again
+   * (unless it was closed meanwhile: then none is). Pending callbacks and
+   * timeouts are kept and still run. Called while the loop is not running,
+   * makes the next `start()` return at once.
    *
    * @example Stop, and keep what is pending
    * ```ts
@@ -537,7 +553,9 @@ export class IOLoop {
    * its result settles, and settles the same way.
    *
    * @param fn A function returning a value, a promise or a `Future`.
-   * @param opts `timeout`: reject with `TimeoutError` after this many ms.
+   * @param opts `timeout`: reject with `TimeoutError` when `fn`'s result is
+   * still pending this many ms after the call (see
+   * {@linkcode RunSyncOptions}).
    * @returns `fn`'s result. Rejects with `TimeoutError` on timeout, and with
    * an `Error` when the loop is already running (inside `start()` or
    * another `runSync()`) or is stopped before `fn` finishes.
@@ -578,36 +596,55 @@ export class IOLoop {
       checkTime(timeout, "timeout");
       if (timeout < 0) throw new RangeError(`Invalid timeout "${timeout}"`);
     }
+    // The deadline counts from this call, but the timer is armed only once
+    // `fn` has run: a busy thread could otherwise fire it before the batch
+    // that runs `fn`, and `fn` would then start after its own TimeoutError.
+    const deadline = timeout === undefined ? 0 : this.#time() + timeout;
     this.#stopRequested = false;
     const started = this.start();
     this.#inRunSync = true;
     let handle: TimeoutHandle | null = null;
     try {
       const outcome = new Promise<T>((resolve, reject) => {
-        let pending: unknown;
-        this.addCallback(function runSyncCallback() {
+        const runSyncCallback = () => {
+          let result: T | PromiseLike<T>;
           try {
-            const result = fn();
-            pending = result;
-            if (isThenable(result)) result.then(resolve, reject);
-            else resolve(result);
+            result = fn();
           } catch (err) {
             reject(err);
+            return;
           }
-        });
-        if (timeout === undefined) return;
-        handle = this.callLater(timeout, function runSyncTimeout() {
-          // Like Tornado, cancel what can be cancelled (a Future).
-          const cancel = (pending as { cancel?: unknown } | null)?.cancel;
-          if (typeof cancel === "function") {
-            try {
-              cancel.call(pending);
-            } catch {
-              // Best effort: the timeout is what gets reported.
+          if (!isThenable(result)) {
+            resolve(result);
+            return;
+          }
+          let pending = true;
+          result.then((value) => {
+            pending = false;
+            resolve(value);
+          }, (err) => {
+            pending = false;
+            reject(err);
+          });
+          if (timeout === undefined || !pending || this.#closed) return;
+          // A deadline already past fires on the next timer turn, after the
+          // microtasks that settle a result that is already settled.
+          handle = this.callAt(deadline, function runSyncTimeout() {
+            // Only a result still pending times out; like Tornado, cancel it
+            // when it can be cancelled (a Future).
+            if (!pending) return;
+            const cancel = (result as { cancel?: unknown }).cancel;
+            if (typeof cancel === "function") {
+              try {
+                cancel.call(result);
+              } catch {
+                // Best effort: the timeout is what gets reported.
+              }
             }
-          }
-          reject(new TimeoutError(`Operation timed out after ${timeout} ms`));
-        });
+            reject(new TimeoutError(`Operation timed out after ${timeout} ms`));
+          });
+        };
+        this.addCallback(runSyncCallback);
       });
       const stopped = started.then(() => {
         throw new Error("IOLoop stopped before runSync()'s function finished");

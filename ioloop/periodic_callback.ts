@@ -99,6 +99,9 @@ export class PeriodicCallback {
    * Starts the beats on the current loop; the first call is one period
    * from now. Does nothing if already running.
    *
+   * @throws {Error} When the first beat cannot be scheduled on the loop
+   * (the callback then stays stopped).
+   *
    * @example The first call comes one period after start()
    * ```ts
    * import { IOLoop, PeriodicCallback } from "@squall/io/ioloop";
@@ -124,7 +127,7 @@ export class PeriodicCallback {
     this.#running = true;
     this.#generation++;
     this.#nextTimeout = this.#loop.time();
-    this.#scheduleNext(this.#generation);
+    this.#scheduleNext(this.#generation, true);
   }
 
   /**
@@ -207,15 +210,19 @@ export class PeriodicCallback {
     );
   };
 
-  #scheduleNext(generation: number): void {
+  #scheduleNext(generation: number, fromStart = false): void {
     if (generation !== this.#generation || !this.#running) return;
     const loop = this.#loop!;
     this.#updateNext(loop.time());
     try {
       this.#timeout = loop.addTimeout(this.#nextTimeout, this.#run, generation);
-    } catch {
-      // The loop was closed while a call was pending: the beats end there.
+    } catch (err) {
       this.#running = false;
+      // After a call this is expected (the callback closed the loop, or it
+      // was closed while an async call was pending): the beats end there,
+      // quietly. From start() it is not: a callback that says it runs but
+      // never beats would hide the failure.
+      if (fromStart) throw err;
     }
   }
 

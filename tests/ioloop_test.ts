@@ -393,6 +393,51 @@ Deno.test("IOLoop.runSync() rejects with TimeoutError and cancels a cancellable 
   loop.close();
 });
 
+Deno.test("IOLoop.runSync() runs the function before its timeout can fire", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  // The thread stays busy past the deadline before the loop's next turn
+  // (clock.tick() fires due host timers at once): a function that finishes
+  // synchronously, or returns a settled promise, still wins.
+  const sync = loop.runSync(() => "sync value", { timeout: 5 });
+  clock.tick(30);
+  assert.equal(await sync, "sync value");
+  const settled = loop.runSync(() => Promise.resolve("settled"), {
+    timeout: 0,
+  });
+  clock.tick(30);
+  assert.equal(await settled, "settled");
+  // The deadline still counts from the call: 8 of 10 ms pass before the
+  // function starts, and it times out 2 ms after.
+  let starts = 0;
+  let outcome = "pending";
+  const late = loop.runSync(() => {
+    starts++;
+    return new Promise<never>(() => {});
+  }, { timeout: 10 });
+  late.then(() => outcome = "resolved", () => outcome = "rejected");
+  clock.tick(8);
+  assert.equal(starts, 0);
+  await nextTurn();
+  assert.equal(starts, 1);
+  await clock.tickAsync(1);
+  assert.equal(outcome, "pending");
+  await clock.tickAsync(1);
+  await assert.rejects(late, TimeoutError);
+  assert.equal(starts, 1);
+});
+
+Deno.test("IOLoop.runSync() of a synchronous function never times out on a busy thread", async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const done = loop.runSync(() => "value", { timeout: 1 });
+  const end = performance.now() + 30;
+  while (performance.now() < end) {
+    // Busy: the 1 ms deadline passes before the loop's next turn.
+  }
+  assert.equal(await done, "value");
+  loop.close();
+});
+
 Deno.test("IOLoop.runSync() rejects re-entry and a running loop with an Error", async () => {
   const loop = new IOLoop({ makeCurrent: false });
   const inner = await loop.runSync(() => loop.runSync(() => 1).catch((e) => e));
@@ -487,6 +532,26 @@ Deno.test("IOLoop.current() creates, returns and clears the current loop", () =>
   IOLoop.clearCurrent();
   assert.equal(IOLoop.current(false), null);
   for (const loop of [created, other, fresh]) loop.close();
+});
+
+Deno.test("IOLoop.current() never returns a closed loop", async () => {
+  const outer = new IOLoop();
+  const inner = new IOLoop({ makeCurrent: false });
+  const running = inner.start();
+  outer.close(); // closed while inner is current
+  inner.stop();
+  await running;
+  // inner.stop() does not bring the closed loop back: there is none, and
+  // current() creates one, as when no loop is current.
+  assert.equal(IOLoop.current(false), null);
+  const fresh = IOLoop.current();
+  assert.notEqual(fresh, outer);
+  fresh.removeTimeout(fresh.callLater(1, () => {}));
+  // Neither does installing a closed loop.
+  outer.install();
+  assert.equal(IOLoop.current(false), null);
+  inner.close();
+  fresh.close();
 });
 
 Deno.test("IOLoop.configure() makes current() and new IOLoop() yield the subclass", async () => {

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { IOLoop, PeriodicCallback } from "../ioloop/mod.ts";
+import { IOLoop, PeriodicCallback, type TimeoutHandle } from "../ioloop/mod.ts";
 
 /**
  * A current loop on a fake clock. `skew` moves the loop's clock without
@@ -211,6 +211,46 @@ Deno.test("PeriodicCallback stops quietly when its loop is closed", async () => 
   assert.equal(calls, 1);
   assert.equal(pc.isRunning(), false);
   assert.deepEqual(t.errors, []);
+});
+
+Deno.test("PeriodicCallback stops quietly when its callback closes the loop", async () => {
+  using t = fakeLoop();
+  let calls = 0;
+  const pc = new PeriodicCallback(() => {
+    calls++;
+    t.loop.close();
+  }, 10);
+  pc.start();
+  await t.clock.tickAsync(100);
+  assert.equal(calls, 1);
+  assert.equal(pc.isRunning(), false);
+  assert.deepEqual(t.errors, []);
+});
+
+Deno.test("PeriodicCallback.start() never runs on a closed loop", () => {
+  const closed = new IOLoop();
+  closed.close();
+  closed.install(); // a closed loop is never current
+  const pc = new PeriodicCallback(() => {}, 1_000);
+  pc.start();
+  assert.equal(pc.isRunning(), true);
+  const fresh = IOLoop.current(false);
+  assert.ok(fresh !== null && fresh !== closed);
+  pc.stop();
+  fresh.close();
+});
+
+Deno.test("PeriodicCallback.start() throws, and stays stopped, when the loop refuses the first beat", () => {
+  class RefusingLoop extends IOLoop {
+    override addTimeout(): TimeoutHandle {
+      throw new Error("Cannot schedule a timeout: refused");
+    }
+  }
+  const loop = new RefusingLoop();
+  const pc = new PeriodicCallback(() => {}, 10);
+  assert.throws(() => pc.start(), { message: /refused/ });
+  assert.equal(pc.isRunning(), false);
+  loop.close();
 });
 
 Deno.test("PeriodicCallback rejects a bad callback, period or jitter", () => {
