@@ -127,6 +127,15 @@ export interface TCPServerCloseOptions {
 // ENFILE…): retrying at once would spin.
 const ACCEPT_RETRY_DELAY = 50;
 
+// accept() failed for one connection only, which its client reset before it
+// was accepted: Linux hands the connection out and Deno's address lookup on
+// it then fails with ENOTCONN; other systems fail accept() with ECONNABORTED.
+function isGoneBeforeAccept(err: unknown): boolean {
+  return err instanceof Deno.errors.NotConnected ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.ConnectionReset;
+}
+
 /**
  * A non-blocking TCP (or TLS, or Unix socket) server: Tornado's
  * `TCPServer`.
@@ -625,6 +634,10 @@ export class TCPServer {
           this.#listeners.delete(listener);
           return;
         }
+        // That one connection died in the accept queue (the client reset
+        // it): nothing to report or wait for, as in Tornado. Any client
+        // can do this, so a pause here would let it stall the server.
+        if (isGoneBeforeAccept(err)) continue;
         reportCallbackError(err, "TCPServer accept");
         // stop() clears the timer and resumes the loop, which then ends.
         await new Promise<void>((resolve) => {

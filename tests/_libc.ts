@@ -2,14 +2,14 @@
 
 /** Test helper: pipes and raw fd I/O through libc, for IOLoop handler tests. */
 
-const lib = Deno.build.os === "darwin"
+const LIBC = Deno.build.os === "darwin"
   ? "/usr/lib/libSystem.B.dylib"
   : "libc.so.6";
 
 /** libc's pipe/read/write/close, opened on demand and closed with `close()`. */
 export class Libc implements Disposable {
   readonly #lib = Deno.dlopen(
-    lib,
+    LIBC,
     {
       pipe: { parameters: ["buffer"], result: "i32" },
       read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -66,7 +66,7 @@ export class Libc implements Disposable {
  */
 export class StuckListener implements AsyncDisposable {
   readonly #lib = Deno.dlopen(
-    lib,
+    LIBC,
     {
       socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
       bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -125,5 +125,50 @@ export class StuckListener implements AsyncDisposable {
     this.#filler?.close();
     this.#closeFd();
     return Promise.resolve();
+  }
+}
+
+/**
+ * Connects to 127.0.0.1:`port` and resets the connection at once (SO_LINGER
+ * 0, then close), all synchronously: run in one turn of the event loop, the
+ * connection is reset while it still waits in the server's accept queue,
+ * before any `accept()` op can take it. Linux only.
+ */
+export function resetInAcceptQueue(port: number, count = 1): void {
+  const lib = Deno.dlopen(
+    LIBC,
+    {
+      socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+      connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+      setsockopt: {
+        parameters: ["i32", "i32", "i32", "buffer", "u32"],
+        result: "i32",
+      },
+      close: { parameters: ["i32"], result: "i32" },
+    } as const,
+  );
+  const { socket, connect, setsockopt, close } = lib.symbols;
+  // struct sockaddr_in for 127.0.0.1:port (port in network byte order)
+  const sa = new Uint8Array([2, 0, port >> 8, port & 0xff, 127, 0, 0, 1]);
+  const addr = new Uint8Array(16);
+  addr.set(sa);
+  // struct linger { l_onoff = 1; l_linger = 0 }: close() sends RST
+  const linger = new Uint8Array(new Int32Array([1, 0]).buffer);
+  try {
+    for (let i = 0; i < count; i++) {
+      const fd = socket(2, /* AF_INET */ 1, /* SOCK_STREAM */ 0);
+      if (fd < 0) throw new Error("socket() failed");
+      try {
+        if (connect(fd, addr, 16) !== 0) throw new Error("connect() failed");
+        // SOL_SOCKET = 1, SO_LINGER = 13
+        if (setsockopt(fd, 1, 13, linger, 8) !== 0) {
+          throw new Error("setsockopt(SO_LINGER) failed");
+        }
+      } finally {
+        close(fd);
+      }
+    }
+  } finally {
+    lib.close();
   }
 }
