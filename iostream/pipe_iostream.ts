@@ -41,7 +41,9 @@ export interface PipeEnds {
  * readable end reads nothing: its reads, and the read a close callback
  * keeps in flight, wait until the writable end is closed or fails, then see
  * end of stream. Writing to one without a writable end rejects with an
- * `Error` and leaves the stream as it was.
+ * `Error` and leaves the stream as it was. The writable end gets each chunk
+ * as a copy of its own, so a sink that keeps chunks (an identity
+ * `TransformStream`) never sees their bytes change.
  *
  * @example Talk to a child process
  * ```ts
@@ -182,13 +184,17 @@ export class PipeIOStream extends BaseIOStream {
   }
 
   /**
-   * Writes to the writable end.
+   * Writes a copy of `data` to the writable end.
    *
    * @param data The bytes to write.
    * @returns How many were written (all of them).
    */
   protected override async writeToFd(data: Uint8Array): Promise<number> {
-    await this.#writer!.write(data); // write() refuses when there is none
+    // A copy the sink owns: web streams pass chunks on by reference, and a
+    // sink or an identity TransformStream may still hold this one after its
+    // write resolved, when the memory goes back to the stream's write
+    // buffer or to the caller (who may reuse it once write() resolved).
+    await this.#writer!.write(data.slice()); // refused when there is none
     return data.length;
   }
 

@@ -168,6 +168,57 @@ Deno.test("PipeIOStream without a writable end refuses writes and loses nothing"
   await flush();
 });
 
+Deno.test("PipeIOStream hands the writable end chunks it owns: queued writes and reused buffers never change them", async () => {
+  const kept: Uint8Array[] = [];
+  const pipe = new PipeIOStream(
+    new WritableStream<Uint8Array>({ write: (chunk) => void kept.push(chunk) }),
+  );
+  const expected: string[] = [];
+  const reused = new Uint8Array(3);
+  for (let round = 0; round < 3; round++) {
+    // The second write queues behind the first, in the stream's buffer.
+    expected.push(`A${round};`, `B${round};`);
+    await Promise.all([pipe.write(`A${round};`), pipe.write(`B${round};`)]);
+    // The fast path writes the caller's bytes, which it may then reuse.
+    reused.set(new TextEncoder().encode(`C${round};`));
+    await pipe.write(reused);
+    expected.push(`C${round};`);
+  }
+  reused.fill(0);
+  assert.equal(
+    kept.map((chunk) => new TextDecoder().decode(chunk)).join(""),
+    expected.join(""),
+  );
+  pipe.close();
+  await flush();
+});
+
+Deno.test("PipeIOStream pair joined by an identity TransformStream delivers every line intact", async () => {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
+    undefined,
+    { highWaterMark: 16 },
+    { highWaterMark: 16 },
+  );
+  const writer = new PipeIOStream(writable);
+  const reader = new PipeIOStream(readable);
+  const lines: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    lines.push(`line ${i}a\n`, `line ${i}b\n`);
+    await Promise.all([
+      writer.write(`line ${i}a\n`),
+      writer.write(`line ${i}b\n`),
+    ]);
+  }
+  const got: string[] = [];
+  for (const _ of lines) {
+    got.push(new TextDecoder().decode(await reader.readUntil("\n")));
+  }
+  assert.deepEqual(got, lines);
+  writer.close();
+  reader.close();
+  await flush();
+});
+
 Deno.test("PipeIOStream over a child's stdin alone: a close callback does not close it", async () => {
   const child = new Deno.Command("cat", { stdin: "piped", stdout: "piped" })
     .spawn();
