@@ -1155,14 +1155,17 @@ export abstract class BaseIOStream
       return;
     }
     const buf = this.#readBuf!;
+    // What the read asked for: a BYOB read has taken buf's memory by now,
+    // which leaves buf empty.
+    const asked = this.#readBufSize;
     let got: Uint8Array;
     if (typeof result === "number") {
       this.#inPlace = true;
       got = buf.subarray(0, result);
     } else got = result;
-    if (got.length === buf.length && buf.length < chunkSize) {
+    if (got.length === asked && asked < chunkSize) {
       // Reads fill the buffer: grow it.
-      this.#readBufSize = Math.min(chunkSize, buf.length * 4);
+      this.#readBufSize = Math.min(chunkSize, asked * 4);
       this.#readBuf = null;
     }
     if (got.length >= Math.max(COALESCE_MAX + 1, chunkSize >>> 2)) {

@@ -168,6 +168,34 @@ Deno.test("PipeIOStream without a writable end refuses writes and loses nothing"
   await flush();
 });
 
+Deno.test("PipeIOStream: BYOB reads that come back full grow to readChunkSize", async () => {
+  const asked: number[] = [];
+  class Counting extends PipeIOStream {
+    protected override readFromFd(buf: Uint8Array) {
+      asked.push(buf.length);
+      return super.readFromFd(buf);
+    }
+  }
+  const { readable, writable } = bytePipe();
+  const pipe = new Counting(readable);
+  const feeding = (async () => {
+    const feeder = writable.getWriter();
+    for (let i = 0; i < 16; i++) await feeder.write(new Uint8Array(65536));
+    await feeder.close();
+  })();
+  let total = 0;
+  await pipe.readUntilClose({
+    streamingCallback: (c) => void (total += c.length),
+  });
+  await feeding;
+  assert.equal(total, 16 * 65536);
+  // A BYOB read detaches the buffer it was given: growth must not depend
+  // on that buffer's length afterwards.
+  assert.deepEqual(asked.slice(0, 4), [1024, 4096, 16384, 65536]);
+  assert.ok(asked.length < 40, `${asked.length} reads for 1 MiB`);
+  pipe.close();
+});
+
 Deno.test("PipeIOStream hands the writable end chunks it owns: queued writes and reused buffers never change them", async () => {
   const kept: Uint8Array[] = [];
   const pipe = new PipeIOStream(
