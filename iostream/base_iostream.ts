@@ -766,6 +766,10 @@ export abstract class BaseIOStream
       try {
         this.#checkNotReading();
       } catch (err) {
+        // As after any failed read, the iteration is over: `for await`
+        // calls no return() after a rejected next(), and a live iterator
+        // would keep a read in flight (and startTls refusing) for good.
+        finish();
         return Promise.reject(err);
       }
       this.#rKind = CHUNK;

@@ -312,6 +312,29 @@ Deno.test("IOStream: a pending read is only kept in flight while someone waits o
   }
 });
 
+Deno.test("IOStream: a for await that fails at once (a read was pending) leaves no iterator listening", async () => {
+  const { a, b, close } = await tcpPair();
+  try {
+    const pending = a.readBytes(3);
+    await assert.rejects(
+      async () => {
+        for await (const _ of a) assert.fail("no chunk expected");
+      },
+      /another read is pending: readBytes/,
+    );
+    await b.write("abc");
+    assert.equal(new TextDecoder().decode(await pending), "abc");
+    // Nobody waits or listens now: no transport read may stay in flight
+    // (it would also make startTls() refuse for good).
+    assert.equal(a.readInFlight(), false);
+    await b.write("def");
+    assert.equal(new TextDecoder().decode(await a.readBytes(3)), "def");
+    assert.equal(a.readInFlight(), false);
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("IOStream: readInto() after a read left bytes buffered still reads straight into the buffer", async () => {
   // A header line, then a body larger than maxBufferSize read with
   // readInto(): the bytes that came with the header must not make the rest
