@@ -619,13 +619,19 @@ export class IOLoop {
             return;
           }
           let pending = true;
-          result.then((value) => {
-            pending = false;
-            resolve(value);
-          }, (err) => {
-            pending = false;
+          try {
+            result.then((value) => {
+              pending = false;
+              resolve(value);
+            }, (err) => {
+              pending = false;
+              reject(err);
+            });
+          } catch (err) {
+            // A thenable whose then() throws: that is the outcome.
             reject(err);
-          });
+            return;
+          }
           if (timeout === undefined || !pending || this.#closed) return;
           // A deadline already past fires on the next timer turn, after the
           // microtasks that settle a result that is already settled.

@@ -369,6 +369,15 @@ Deno.test("IOLoop.runSync() rejects with the function's exception", async () => 
     loop.runSync(() => Promise.reject(new TypeError("async"))),
     TypeError,
   );
+  // A thenable whose then() throws, with and without a timeout.
+  const badThen = {
+    then() {
+      throw new SyntaxError("bad then");
+    },
+  } as unknown as PromiseLike<never>;
+  for (const options of [{}, { timeout: 10_000 }]) {
+    await assert.rejects(loop.runSync(() => badThen, options), SyntaxError);
+  }
   loop.close();
 });
 
