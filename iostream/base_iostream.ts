@@ -752,13 +752,17 @@ export abstract class BaseIOStream
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     let active = true;
+    // Counted as listening from its first accepted next() on: a `for await`
+    // whose first next() is refused (another read pending) calls no
+    // return(), and counting it from the start would keep a read in flight
+    // (and startTls refusing) for good.
+    let listening = false;
     // The resolver of this iterator's read while it waits for data.
     let waiting: ((value: never) => void) | null = null;
-    this.#iterating++;
     const finish = () => {
       if (active) {
         active = false;
-        this.#iterating--;
+        if (listening) this.#iterating--;
       }
     };
     const next = (): Promise<IteratorResult<Uint8Array>> => {
@@ -766,11 +770,11 @@ export abstract class BaseIOStream
       try {
         this.#checkNotReading();
       } catch (err) {
-        // As after any failed read, the iteration is over: `for await`
-        // calls no return() after a rejected next(), and a live iterator
-        // would keep a read in flight (and startTls refusing) for good.
-        finish();
         return Promise.reject(err);
+      }
+      if (!listening) {
+        listening = true;
+        this.#iterating++;
       }
       this.#rKind = CHUNK;
       // The read itself, not a promise derived from it: a loop awaiting it
@@ -780,7 +784,6 @@ export abstract class BaseIOStream
       waiting = this.#rResolve;
       return read;
     };
-    this.#ensureLoop();
     return {
       next,
       return: (): Promise<IteratorResult<Uint8Array>> => {

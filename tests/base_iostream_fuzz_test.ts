@@ -710,6 +710,8 @@ class Model {
   closeCbDone = false;
   closeCbRuns = 0;
   iterActive = false;
+  // Listening (for the peer's close) from its first accepted next() on.
+  iterListening = false;
   pending: Pending | null = null;
   result: Expected | null = null;
   /** For a read with a streaming callback: what the callback got. */
@@ -735,7 +737,8 @@ class Model {
   wanted(): boolean {
     return !this.closed &&
       (this.pending !== null ||
-        ((this.closeCb || this.iterActive) && this.buffered === 0));
+        ((this.closeCb || (this.iterActive && this.iterListening)) &&
+          this.buffered === 0));
   }
 
   /** Replays what the transport did since last time. */
@@ -774,7 +777,9 @@ class Model {
         `Transport read while nobody wants data (${this.buffered} bytes ` +
           `buffered, ${this.pending ? "a read pending" : "no read pending"}, ` +
           `${this.closeCb ? "a" : "no"} close callback, ` +
-          `${this.iterActive ? "an" : "no"} iterator)`,
+          `${
+            this.iterActive && this.iterListening ? "a" : "no"
+          } listening iterator)`,
       );
     }
     this.callOut = true;
@@ -805,6 +810,7 @@ class Model {
       this.result = { t: "done" };
       return;
     }
+    if (op.kind === "next") this.iterListening = true;
     if (
       op.kind === "bytes" && !op.partial && op.cb === null &&
       op.n > this.maxBuffer
@@ -856,6 +862,7 @@ class Model {
 
   iterCreate(): void {
     this.iterActive = true;
+    this.iterListening = false;
   }
 
   /** The iterator's return(): ends its next() if that still waits. */

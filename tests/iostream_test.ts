@@ -312,7 +312,7 @@ Deno.test("IOStream: a pending read is only kept in flight while someone waits o
   }
 });
 
-Deno.test("IOStream: a for await that fails at once (a read was pending) leaves no iterator listening", async () => {
+Deno.test("IOStream: a for await that fails at once (a read was pending) leaves no iterator listening; a refused next() ends nothing", async () => {
   const { a, b, close } = await tcpPair();
   try {
     const pending = a.readBytes(3);
@@ -330,6 +330,26 @@ Deno.test("IOStream: a for await that fails at once (a read was pending) leaves 
     await b.write("def");
     assert.equal(new TextDecoder().decode(await a.readBytes(3)), "def");
     assert.equal(a.readInFlight(), false);
+    // A refused next() does not end an iterator: retried later, or refused
+    // because the iterator's own next() is still pending, it goes on.
+    const it = a[Symbol.asyncIterator]();
+    const other = a.readBytes(1);
+    await assert.rejects(it.next(), /another read is pending/);
+    await b.write("g");
+    await other;
+    const first = it.next();
+    await assert.rejects(
+      it.next(),
+      /another read is pending: an async iterator's next\(\)/,
+    );
+    await b.write("hi");
+    assert.equal(new TextDecoder().decode((await first).value), "hi");
+    const second = it.next();
+    await b.write("jk");
+    assert.equal(new TextDecoder().decode((await second).value), "jk");
+    await it.return!();
+    await b.write("z");
+    assert.equal(new TextDecoder().decode(await a.readBytes(1)), "z");
   } finally {
     await close();
   }
