@@ -725,9 +725,10 @@ export abstract class BaseIOStream
 
   /**
    * Iterates over the data in chunks as it arrives, until the stream closes.
-   * While an iterator is alive the stream reads ahead, but only while
-   * nothing is buffered: a slow loop body holds the peer back rather than
-   * filling memory. Ends quietly on a clean close; throws
+   * While an iterator is alive (from its first `next()` until it ends) the
+   * stream reads ahead, but only while nothing is buffered: a slow loop
+   * body holds the peer back rather than filling memory. A `next()` refused
+   * because another read is pending rejects and ends nothing. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
    * loop early does not close the stream. The iterator's `return()` also
    * ends a `next()` still waiting for data (with `done`), and the bytes that
