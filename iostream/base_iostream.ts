@@ -1221,8 +1221,8 @@ export abstract class BaseIOStream
    * front (over `maxWriteBufferSize`, not bytes or a string) changes
    * nothing and shows only in its own promise. A
    * `Uint8Array` may be written from the caller's memory without a copy
-   * (always when nothing is queued ahead of it, whatever its size): leave
-   * it unchanged until the promise settles.
+   * (an `IOStream` does so whenever nothing is queued ahead of it, whatever
+   * its size): leave it unchanged until the promise settles.
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects

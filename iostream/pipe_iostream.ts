@@ -4,6 +4,9 @@ import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { rejected } from "./_quiet.ts";
 import { typeName } from "./_type_name.ts";
 
+// The most bytes one write to the writable end copies and passes on.
+const PIPE_WRITE_MAX = 65536;
+
 /**
  * The two ends a {@linkcode PipeIOStream} can wrap; either may be absent.
  *
@@ -184,18 +187,21 @@ export class PipeIOStream extends BaseIOStream {
   }
 
   /**
-   * Writes a copy of `data` to the writable end.
+   * Writes a copy of `data`, or of its first 64 KiB, to the writable end.
    *
    * @param data The bytes to write.
-   * @returns How many were written (all of them).
+   * @returns How many were written.
    */
   protected override async writeToFd(data: Uint8Array): Promise<number> {
     // A copy the sink owns: web streams pass chunks on by reference, and a
     // sink or an identity TransformStream may still hold this one after its
     // write resolved, when the memory goes back to the stream's write
     // buffer or to the caller (who may reuse it once write() resolved).
-    await this.#writer!.write(data.slice()); // refused when there is none
-    return data.length;
+    // At most PIPE_WRITE_MAX bytes a call, so that one huge write() never
+    // needs a second copy of itself in memory.
+    const copy = data.slice(0, PIPE_WRITE_MAX);
+    await this.#writer!.write(copy); // refused when there is none
+    return copy.length;
   }
 
   /** Closes the writable end after queued data and cancels the readable. */
