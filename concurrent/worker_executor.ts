@@ -425,8 +425,14 @@ export class WorkerExecutor implements Executor, Disposable {
       if (this.#post(slot, task)) return;
     }
     this.#idle.push(slot);
+    this.#armIdleTimer();
+  }
+
+  /** Retires the workers after idleTimeout once every one of them is idle. */
+  #armIdleTimer(): void {
     if (
-      this.#idle.length === this.#slots.length && this.#idleTimeout !== Infinity
+      this.#slots.length > 0 && this.#idle.length === this.#slots.length &&
+      this.#idleTimeout !== Infinity && this.#clearIdleTimer === undefined
     ) {
       this.#clearIdleTimer = setLongTimeout(() => {
         this.#clearIdleTimer = undefined;
@@ -522,10 +528,11 @@ export class WorkerExecutor implements Executor, Disposable {
       else if (this.#head > 0) this.#queue[--this.#head] = task;
       else this.#queue.unshift(task);
     }
-    // Replace the lost worker if tasks are waiting for one.
+    // Replace the lost worker if tasks are waiting for one; else the
+    // workers left may all be idle now.
     if (this.#head < this.#queue.length && !this.#closed) {
       this.#dispatch(this.#spawn());
-    }
+    } else if (!this.#closed) this.#armIdleTimer();
   }
 }
 

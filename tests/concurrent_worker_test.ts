@@ -616,6 +616,24 @@ Deno.test("WorkerExecutor retires idle workers after idleTimeout", async () => {
   assert.equal(pool.workers, 1);
 });
 
+Deno.test("WorkerExecutor retires the idle workers left after one exits", async () => {
+  using pool = new WorkerExecutor({ size: 2, idleTimeout: 10 });
+  const gate = new Int32Array(new SharedArrayBuffer(4));
+  // Held until the other task is done, so the other worker is idle when
+  // this one exits: the exit is the last event that could arm the timer.
+  const exiting = pool.submit((shared: SharedArrayBuffer) => {
+    Atomics.wait(new Int32Array(shared), 0, 0, 10_000);
+    Deno.exit(1);
+  }, gate.buffer as SharedArrayBuffer);
+  assert.equal(await withTimeout(NO_HANG_MS, pool.submit(runCount)), 1);
+  Atomics.store(gate, 0, 1);
+  Atomics.notify(gate, 0);
+  await assert.rejects(withTimeout(NO_HANG_MS, exiting), /called exit\(\)/);
+  assert.equal(pool.workers, 1);
+  for (let i = 0; i < 100 && pool.workers > 0; i++) await sleep(5);
+  assert.equal(pool.workers, 0);
+});
+
 Deno.test("WorkerExecutor with idleTimeout Infinity keeps its workers", async () => {
   using pool = new WorkerExecutor({ size: 1, idleTimeout: Infinity });
   assert.equal(await pool.submit(runCount), 1);
