@@ -156,11 +156,19 @@ function quietClasses(value: unknown): readonly ErrorClass[] | TypeError {
   );
 }
 
-/** Whether `instanceof value` works: a function with an object prototype. */
+/** Whether `instanceof value` works (classes, bound classes; not arrows). */
 function isClass(value: unknown): value is ErrorClass {
   if (typeof value !== "function") return false;
   const prototype: unknown = value.prototype;
-  return typeof prototype === "object" && prototype !== null;
+  if (typeof prototype === "object" && prototype !== null) return true;
+  try {
+    // No prototype of its own: a bound class passes the check itself (on a
+    // throwaway object), an arrow function throws.
+    void ({} instanceof value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function describe(value: unknown): string {

@@ -304,6 +304,23 @@ Deno.test("withTimeout()", async (t) => {
     },
   );
 
+  await t.step("quietExceptions may be a bound class", async () => {
+    const f = new Future<void>();
+    let logged: unknown[][] = [];
+    const unhandled = await countUnhandledRejections(async () => {
+      logged = await captureConsoleError(async () => {
+        await assert.rejects(
+          withTimeout(0, f, { quietExceptions: [QuietError.bind(null)] }),
+          TimeoutError,
+        );
+        f.setException(new QuietError("quiet"));
+        await macrotask();
+      });
+    });
+    assert.equal(unhandled, 0);
+    assert.equal(logged.length, 0);
+  });
+
   await t.step("quietExceptions may be a single class", async () => {
     const f = new Future<void>();
     let logged: unknown[][] = [];
