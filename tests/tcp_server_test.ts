@@ -237,27 +237,33 @@ Deno.test("TCPServer with cert and key serves TLS and survives a failed handshak
   assert.equal(calls, 1);
 });
 
-Deno.test("TCPServer skips connections reset before it accepted them, without a report or a pause", async () => {
-  using capture = captureReports();
-  let handled = 0;
-  const server = new TCPServer({
-    async handler(stream) {
-      handled++;
-      await echoLine(stream);
-      stream.close();
-    },
-  });
-  const { port } = server.listen(0, HOST);
-  // Reset in one turn, before the accept loop runs: each accept() of them
-  // fails (NotConnected on Linux).
-  resetInAcceptQueue(port, 5);
-  const client = await connect(port);
-  await client.write("after the resets\n");
-  assert.equal(text(await client.readUntil("\n")), "after the resets\n");
-  client.close();
-  assert.deepEqual(capture.reports, []);
-  assert.equal(handled, 1);
-  await server.close();
+Deno.test({
+  name:
+    "TCPServer skips connections reset before it accepted them, without a report or a pause",
+  // resetInAcceptQueue() builds a Linux sockaddr.
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    using capture = captureReports();
+    let handled = 0;
+    const server = new TCPServer({
+      async handler(stream) {
+        handled++;
+        await echoLine(stream);
+        stream.close();
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    // Reset in one turn, before the accept loop runs: each accept() of them
+    // fails (NotConnected on Linux).
+    resetInAcceptQueue(port, 5);
+    const client = await connect(port);
+    await client.write("after the resets\n");
+    assert.equal(text(await client.readUntil("\n")), "after the resets\n");
+    client.close();
+    assert.deepEqual(capture.reports, []);
+    assert.equal(handled, 1);
+    await server.close();
+  },
 });
 
 Deno.test("TCPServer keeps serving when one handler throws or rejects", async () => {
