@@ -1,5 +1,6 @@
 // Copyright the squall authors. MIT license.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { streamLimits } from "./_options.ts";
@@ -196,10 +197,19 @@ export class TCPServer {
   #acceptLoops = new Set<Promise<void>>();
   #retries = new Map<ReturnType<typeof setTimeout>, () => void>();
   #tasks = new Set<Promise<void>>();
+  // Tasks whose handler called close(): that call's wait leaves them out,
+  // as they wait for it.
+  #closers = new Set<Promise<void>>();
+  #closerJoined = Promise.withResolvers<void>();
   #streams = new Set<IOStream>();
+  // TLS streams still in their handshake: no handler runs for them yet.
+  #handshaking = new Set<IOStream>();
   #pruneAt = 64;
   #closed = false;
+  // The shutdown, done once handlers that called close() are left; then
+  // once every handler has returned.
   #closing: Promise<void> | undefined;
+  #settled: Promise<void> | undefined;
   // The grace period close() gives running handlers: any close() call's
   // timeout or signal can end it; once over, later calls arm nothing.
   #graceEnd = Promise.withResolvers<void>();
@@ -526,6 +536,12 @@ export class TCPServer {
    * joins the same shutdown, and that call's `timeout` or `signal` can end
    * the wait earlier (say, on a second Ctrl-C).
    *
+   * TLS clients still in their handshake are closed at once: no handler
+   * runs for them, so there is nothing to wait for. Called from inside a
+   * handler (say, on a "shutdown" command), `close()` waits for every
+   * handler but the ones that called it, which are waiting for it; their
+   * streams are closed like the others when the grace period ends.
+   *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
    * handler is done.
@@ -559,17 +575,28 @@ export class TCPServer {
     } catch (err) {
       return Promise.reject(err);
     }
+    const caller = callerTask.getStore()?.task;
+    const fromHandler = caller !== undefined && this.#tasks.has(caller);
+    if (fromHandler && !this.#closers.has(caller)) {
+      this.#closers.add(caller);
+      this.#closerJoined.resolve();
+      this.#closerJoined = Promise.withResolvers();
+    }
     this.#closing ??= this.#shutdown();
     this.#limitGrace(options);
-    return this.#closing;
+    if (fromHandler) return this.#closing;
+    return this.#settled ??= this.#closing.then(() => this.#allTasks());
   }
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
     this.stop();
     await Promise.allSettled(this.#acceptLoops);
+    // Clients still in their TLS handshake have been served nothing yet:
+    // waiting for them could take up to handshakeTimeout.
+    for (const stream of this.#handshaking) stream.close();
     try {
-      await Promise.race([this.#allTasks(), this.#graceEnd.promise]);
+      await Promise.race([this.#handlersDone(), this.#graceEnd.promise]);
     } finally {
       this.#graceOver = true;
       for (const cleanup of this.#graceCleanups) cleanup();
@@ -577,7 +604,19 @@ export class TCPServer {
     }
     for (const stream of this.#streams) stream.close();
     this.#streams.clear();
-    await this.#allTasks();
+    await this.#handlersDone();
+  }
+
+  // Every handler has returned, except the ones waiting in close().
+  async #handlersDone(): Promise<void> {
+    for (;;) {
+      const running = [...this.#tasks].filter((t) => !this.#closers.has(t));
+      if (running.length === 0) return;
+      await Promise.race([
+        Promise.allSettled(running),
+        this.#closerJoined.promise,
+      ]);
+    }
   }
 
   async #allTasks(): Promise<void> {
@@ -675,9 +714,19 @@ export class TCPServer {
     }
     this.#prune();
     this.#streams.add(stream);
-    const task = this.#serve(stream, conn.remoteAddr, tls);
+    // The handler runs with its task in callerTask, so that close() called
+    // from it knows not to wait for it.
+    const slot: { task?: Promise<void> } = {};
+    const task = callerTask.run(
+      slot,
+      () => this.#serve(stream, conn.remoteAddr, tls),
+    );
+    slot.task = task;
     this.#tasks.add(task);
-    task.then(() => this.#tasks.delete(task));
+    task.then(() => {
+      this.#tasks.delete(task);
+      this.#closers.delete(task);
+    });
   }
 
   async #serve(
@@ -686,6 +735,7 @@ export class TCPServer {
     tls: boolean,
   ): Promise<void> {
     if (tls) {
+      this.#handshaking.add(stream);
       try {
         await (stream as SSLIOStream).waitForHandshake({
           timeout: this.#handshakeTimeout,
@@ -696,8 +746,12 @@ export class TCPServer {
         stream.close();
         this.#streams.delete(stream);
         return;
+      } finally {
+        this.#handshaking.delete(stream);
       }
-      if (stream.closed()) {
+      // A handler starting once close() began would miss its grace period.
+      if (stream.closed() || this.#closed) {
+        stream.close();
         this.#streams.delete(stream);
         return;
       }
@@ -721,6 +775,9 @@ export class TCPServer {
     this.#pruneAt = Math.max(64, this.#streams.size * 2);
   }
 }
+
+// The task of the handler running, for close() called from inside one.
+const callerTask = new AsyncLocalStorage<{ task?: Promise<void> }>();
 
 function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
   return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";

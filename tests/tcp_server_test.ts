@@ -717,3 +717,115 @@ Deno.test("TCPServer reusePort: a clear error without --unstable-net, shared por
   );
   assert.equal(withFlag, "shared 2");
 });
+
+Deno.test("TCPServer.close() without a timeout does not wait for TLS clients still in their handshake", async () => {
+  const [cert, key] = await Promise.all(
+    ["server.crt", "server.key"].map(readPem),
+  );
+  let calls = 0;
+  // The default handshakeTimeout (120 s) would be the wait otherwise.
+  const server = new TCPServer({
+    cert: cert!,
+    key: key!,
+    handler: () => void calls++,
+  });
+  const { port } = server.listen(0, HOST);
+  const silent = await Deno.connect({ hostname: HOST, port }); // sends nothing
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    server.close().then(() => "closed"),
+    new Promise((resolve) => timer = setTimeout(resolve, 3000, "hung")),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, "closed");
+  // Let Deno's TLS side answer and hang up (see the test above).
+  await silent.write(new TextEncoder().encode("hello?\r\n"));
+  const buf = new Uint8Array(64);
+  while (await silent.read(buf) !== null) { /* the alert */ }
+  silent.close();
+  assert.equal(calls, 0);
+});
+
+Deno.test("TCPServer.close() called from inside a handler", async (t) => {
+  // Each client sends one command line: "stop <timeout>" calls close(),
+  // "slow" works 50 ms, "idle" waits for a line that never comes.
+  async function run(
+    commands: string[],
+  ): Promise<{ log: string[]; server: TCPServer; clients: IOStream[] }> {
+    const log: string[] = [];
+    const server = new TCPServer({
+      async handler(stream) {
+        const [cmd, arg] = text(await stream.readUntil("\n")).trim().split(
+          " ",
+        );
+        try {
+          if (cmd === "stop") {
+            const options = arg === undefined ? {} : { timeout: Number(arg) };
+            await server.close(options);
+            log.push(`stop resolved, own stream closed: ${stream.closed()}`);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            log.push("stop handler returns");
+          } else if (cmd === "slow") {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            log.push("slow done");
+          } else {
+            await stream.readUntil("\n");
+          }
+        } catch (err) {
+          log.push(`${cmd}: ${(err as Error).name}`);
+        }
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    const clients: IOStream[] = [];
+    for (const command of commands) {
+      const client = await connect(port);
+      clients.push(client);
+      await client.write(`${command}\n`);
+    }
+    return { log, server, clients };
+  }
+
+  await t.step(
+    "{ timeout: 0 } resolves and closes the other streams",
+    async () => {
+      const { log, server, clients } = await run(["idle", "stop 0"]);
+      await server.close(); // from outside: waits for the stop handler too
+      log.push("outside resolved");
+      assert.deepEqual(log, [
+        "idle: StreamClosedError",
+        "stop resolved, own stream closed: true",
+        "stop handler returns",
+        "outside resolved",
+      ]);
+      for (const client of clients) client.close();
+    },
+  );
+
+  await t.step(
+    "no timeout: waits for the other handlers, not its own",
+    async () => {
+      const { log, server, clients } = await run(["slow", "stop"]);
+      await server.close();
+      assert.deepEqual(log, [
+        "slow done",
+        "stop resolved, own stream closed: true",
+        "stop handler returns",
+      ]);
+      for (const client of clients) client.close();
+    },
+  );
+
+  await t.step("two handlers calling it both get through", async () => {
+    const { log, server, clients } = await run(["stop", "stop"]);
+    await server.close();
+    assert.deepEqual(log, [
+      "stop resolved, own stream closed: true",
+      "stop resolved, own stream closed: true",
+      "stop handler returns",
+      "stop handler returns",
+    ]);
+    for (const client of clients) client.close();
+  });
+});
