@@ -52,6 +52,7 @@ import { streamLimits } from "./_options.ts";
 export class SSLIOStream extends IOStream {
   readonly #tls: Deno.TlsConn;
   #handshake: Promise<SSLIOStream> | null = null;
+  #handshook = false;
   #alpn: string | null = null;
 
   /**
@@ -170,7 +171,8 @@ export class SSLIOStream extends IOStream {
 
   /**
    * The protocol agreed through ALPN, once the handshake is done (`null`
-   * before, or when none was agreed).
+   * before, or when none was agreed). Reads and writes wait for the
+   * handshake, so it is known by the time any of them has completed.
    *
    * @example Read the negotiated protocol
    * ```ts
@@ -264,6 +266,7 @@ export class SSLIOStream extends IOStream {
           : this.#tls.handshake().then(
             (info) => {
               this.#alpn = info.alpnProtocol;
+              this.#handshook = true;
               return this;
             },
             (err) => {
@@ -280,6 +283,29 @@ export class SSLIOStream extends IOStream {
     return quiet(
       giveUpWaiting(this.#handshake, options!, "waitForHandshake()"),
     );
+  }
+
+  /**
+   * Reads from the connection, once the handshake is done (so that
+   * {@linkcode alpnProtocol} is known before the first bytes are).
+   *
+   * @param buf Where to read to.
+   * @returns How many bytes were read, or `null` at end of stream.
+   */
+  protected override readFromFd(buf: Uint8Array): Promise<number | null> {
+    if (this.#handshook) return super.readFromFd(buf);
+    return this.waitForHandshake().then(() => super.readFromFd(buf));
+  }
+
+  /**
+   * Writes to the connection, once the handshake is done.
+   *
+   * @param data The bytes to write.
+   * @returns How many were written.
+   */
+  protected override writeToFd(data: Uint8Array): Promise<number> {
+    if (this.#handshook) return super.writeToFd(data);
+    return this.waitForHandshake().then(() => super.writeToFd(data));
   }
 
   #closedError(): StreamClosedError {

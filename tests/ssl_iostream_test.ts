@@ -78,6 +78,54 @@ Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides
   server.close();
 });
 
+Deno.test("SSLIOStream.alpnProtocol is known once a read or write completed the handshake", async (t) => {
+  async function pair() {
+    using listener = listenTls(["h2", "echo/1"]);
+    const accepting = listener.accept();
+    const client = await SSLIOStream.connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      caCerts: [CA],
+      alpnProtocols: ["echo/1"],
+    });
+    return { client, server: new SSLIOStream(await accepting) };
+  }
+  await t.step("a read", async () => {
+    const { client, server } = await pair();
+    await client.write("hi\n");
+    assert.equal(
+      new TextDecoder().decode(await server.readUntil("\n")),
+      "hi\n",
+    );
+    assert.equal(server.alpnProtocol, "echo/1");
+    client.close();
+    server.close();
+  });
+  await t.step("a write", async () => {
+    const { client, server } = await pair();
+    await server.write("hi\n");
+    assert.equal(server.alpnProtocol, "echo/1");
+    await client.readUntil("\n");
+    client.close();
+    server.close();
+  });
+  await t.step("a failed handshake: reads report it as before", async () => {
+    using listener = listenTls();
+    const { tcp, server } = await silentClient(listener);
+    const client = new SSLIOStream(
+      await Deno.startTls(tcp, { hostname: "localhost", caCerts: [OTHER_CA] }),
+    );
+    const readErr = await client.readBytes(1).then(() => null, (e) => e);
+    assert.ok(readErr instanceof StreamClosedError, `got ${readErr}`);
+    assert.ok(readErr.realError instanceof Deno.errors.InvalidData);
+    assert.equal(client.error, readErr.realError);
+    const serverErr = await server.readBytes(1).then(() => null, (e) => e);
+    assert.ok(serverErr instanceof StreamClosedError, `got ${serverErr}`);
+    assert.ok(server.error instanceof Deno.errors.InvalidData);
+    assert.equal(server.alpnProtocol, null);
+  });
+});
+
 Deno.test("SSLIOStream.connect() to a spread listener address still turns Nagle off (no Deno.connectTls)", async () => {
   // Deno.connectTls gives a TlsConn with Nagle on and no way to turn it
   // off; connect() must keep to TCP + setNoDelay + Deno.startTls when the
