@@ -59,10 +59,12 @@ export class PeriodicCallback {
    *
    * @param callback Called each beat; may return a promise.
    * @param callbackTime The period in milliseconds, > 0.
-   * @param jitter Fraction of random variation of each period, 0 to 1.
+   * @param jitter Fraction of random variation of each period: 0.1 means
+   * ±5 %. From 0 up to (not including) 2, the most that keeps every period
+   * positive.
    * @throws {TypeError} When `callback` is not a function.
    * @throws {RangeError} When `callbackTime` is not a positive number or
-   * `jitter` is outside 0 to 1.
+   * `jitter` is outside [0, 2).
    */
   constructor(callback: () => unknown, callbackTime: number, jitter = 0) {
     if (typeof callback !== "function") {
@@ -85,9 +87,11 @@ export class PeriodicCallback {
         `PeriodicCallback jitter must be a number, got ${typeof jitter}`,
       );
     }
-    if (!(jitter >= 0 && jitter <= 1)) {
+    // Tornado takes any value; from 2 on, a period could be zero or
+    // negative, and the callback would spin.
+    if (!(jitter >= 0 && jitter < 2)) {
       throw new RangeError(
-        `PeriodicCallback jitter must be between 0 and 1, got "${jitter}"`,
+        `PeriodicCallback jitter must be at least 0 and below 2, got "${jitter}"`,
       );
     }
     this.#callback = callback;
