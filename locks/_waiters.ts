@@ -73,7 +73,14 @@ export function checkOptions<T = never>(
       ),
     );
   }
-  const { timeout, signal } = options;
+  let timeout: unknown;
+  let signal: unknown;
+  try {
+    ({ timeout, signal } = options);
+  } catch (err) {
+    // A getter that throws: a promise method still only rejects.
+    return rejected(err);
+  }
   if (timeout !== undefined) {
     if (typeof timeout !== "number") {
       return rejected(

@@ -657,3 +657,27 @@ Deno.test("no promise from locks/ causes an unhandled rejection when ignored", a
   }, { settleMs: 10 });
   assert.equal(unhandled, 0);
 });
+
+Deno.test("an options getter that throws makes every wait method reject, not throw", async () => {
+  const boom = new Error("getter");
+  const options = {
+    get timeout(): number {
+      throw boom;
+    },
+  };
+  const lock = new Lock();
+  const semaphore = new Semaphore(0);
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ["Lock.acquire", () => lock.acquire(options)],
+    ["Semaphore.acquire", () => semaphore.acquire(options)],
+    ["Condition.wait", () => new Condition().wait(options)],
+    ["Event.wait", () => new Event().wait(options)],
+  ];
+  for (const [name, call] of calls) {
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => p = call(), name);
+    await assert.rejects(p!, (err) => err === boom, name);
+  }
+  assert.equal(lock.locked, false);
+  assert.equal(semaphore.waiters, 0);
+});

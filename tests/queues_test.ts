@@ -692,3 +692,24 @@ Deno.test("no promise from queues/ causes an unhandled rejection when ignored", 
   }, { settleMs: 10 });
   assert.equal(unhandled, 0);
 });
+
+Deno.test("Queue: an options getter that throws makes put, get and join reject, not throw", async () => {
+  const boom = new Error("getter");
+  const options = {
+    get signal(): AbortSignal {
+      throw boom;
+    },
+  };
+  const queue = new Queue<number>(1);
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ["get", () => queue.get(options)],
+    ["put", () => queue.put(1, options)],
+    ["join", () => queue.join(options)],
+  ];
+  for (const [name, call] of calls) {
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => p = call(), name);
+    await assert.rejects(p!, (err) => err === boom, name);
+  }
+  assert.equal(queue.qsize(), 0);
+});
