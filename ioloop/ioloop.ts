@@ -395,6 +395,8 @@ export class IOLoop {
   /**
    * Makes this loop {@linkcode IOLoop.current} (Tornado's `install`).
    *
+   * @throws {Error} When this loop is closed.
+   *
    * @example Install a loop made without becoming current
    * ```ts
    * import { IOLoop } from "@squall/io/ioloop";
@@ -409,12 +411,14 @@ export class IOLoop {
    * ```
    */
   install(): void {
-    currentLoop = this;
+    this.makeCurrent();
   }
 
   /**
    * Makes this loop {@linkcode IOLoop.current}. A closed loop is never
-   * current: making one current leaves no current loop.
+   * current: making one current throws, and the current loop stays.
+   *
+   * @throws {Error} When this loop is closed.
    *
    * @example Switch between two loops
    * ```ts
@@ -433,6 +437,9 @@ export class IOLoop {
    * ```
    */
   makeCurrent(): void {
+    if (this.#closed) {
+      throw new Error("Cannot make a closed IOLoop current");
+    }
     currentLoop = this;
   }
 

@@ -556,9 +556,10 @@ Deno.test("IOLoop.current() never returns a closed loop", async () => {
   const fresh = IOLoop.current();
   assert.notEqual(fresh, outer);
   fresh.removeTimeout(fresh.callLater(1, () => {}));
-  // Neither does installing a closed loop.
-  outer.install();
-  assert.equal(IOLoop.current(false), null);
+  // Installing a closed loop throws and leaves the current one current.
+  assert.throws(() => outer.install(), /closed IOLoop/);
+  assert.throws(() => outer.makeCurrent(), /closed IOLoop/);
+  assert.equal(IOLoop.current(false), fresh);
   inner.close();
   fresh.close();
 });

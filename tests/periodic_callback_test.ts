@@ -237,10 +237,16 @@ Deno.test("PeriodicCallback stops quietly when its callback closes the loop", as
   assert.deepEqual(t.errors, []);
 });
 
-Deno.test("PeriodicCallback.start() never runs on a closed loop", () => {
+Deno.test("PeriodicCallback.start() never runs on a closed loop", async () => {
+  // stop() hands "current" back to the loop current before start(): here
+  // one closed meanwhile.
   const closed = new IOLoop();
+  const inner = new IOLoop({ makeCurrent: false });
+  const running = inner.start();
   closed.close();
-  closed.install(); // a closed loop is never current
+  inner.stop();
+  await running;
+  inner.close();
   const pc = new PeriodicCallback(() => {}, 1_000);
   pc.start();
   assert.equal(pc.isRunning(), true);
