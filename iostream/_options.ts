@@ -36,6 +36,23 @@ export function optionalSize(
   return value === undefined ? undefined : checkSize(name, value, min);
 }
 
+/**
+ * The `streamingCallback` of read options (`null` when none), checked up
+ * front: a bad one found only when data arrives would take that data with it.
+ */
+export function streamingCallbackOf(
+  options: { streamingCallback?: (chunk: Uint8Array) => void } | undefined,
+): ((chunk: Uint8Array) => void) | null {
+  const cb = options?.streamingCallback;
+  if (cb === undefined) return null;
+  if (typeof cb !== "function") {
+    throw new TypeError(
+      `streamingCallback must be a function, got ${typeName(cb)}`,
+    );
+  }
+  return cb;
+}
+
 /** The limits {@linkcode StreamOptions} describe, defaults applied. */
 export interface StreamLimits {
   maxBufferSize: number;

@@ -3,7 +3,12 @@
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { armGiveUp, wantsGiveUp } from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
-import { checkSize, optionalSize, streamLimits } from "./_options.ts";
+import {
+  checkSize,
+  optionalSize,
+  streamingCallbackOf,
+  streamLimits,
+} from "./_options.ts";
 import { COALESCE_MAX, StreamBuffer } from "./_stream_buffer.ts";
 import { typeName } from "./_type_name.ts";
 import {
@@ -460,14 +465,21 @@ export abstract class BaseIOStream
    * ```
    */
   readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
-    const partial = options?.partial === true;
-    const cb = options?.streamingCallback ?? null;
+    let partial: boolean;
+    let cb: ((chunk: Uint8Array) => void) | null;
     let wait: boolean;
     try {
       wait = wantsGiveUp(options, "a read");
+      partial = options?.partial === true;
+      cb = streamingCallbackOf(options);
       checkSize("n", n, 0);
       this.#checkNotReading();
-      if (n > this.#maxBufferSize && !partial && cb === null) {
+      // Bytes already buffered can be over the limit (a readInto() that
+      // gave up put back what it had): those are served all the same.
+      if (
+        n > this.#maxBufferSize && n > this.#rbuf.size && !partial &&
+        cb === null
+      ) {
         throw new UnsatisfiableReadError(
           `Cannot read ${n} bytes whole: maxBufferSize is ` +
             `${this.#maxBufferSize}; read them with partial or a ` +
@@ -711,14 +723,16 @@ export abstract class BaseIOStream
    */
   readUntilClose(options: ReadUntilCloseOptions = {}): Promise<Uint8Array> {
     let wait: boolean;
+    let cb: ((chunk: Uint8Array) => void) | null;
     try {
       wait = wantsGiveUp(options, "a read");
+      cb = streamingCallbackOf(options);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
     }
     this.#rKind = CLOSE;
-    this.#rCb = options.streamingCallback ?? null;
+    this.#rCb = cb;
     const read = this.#startRead<Uint8Array>();
     return wait ? this.#giveUpOn(read, options) : read;
   }
@@ -771,7 +785,7 @@ export abstract class BaseIOStream
       try {
         this.#checkNotReading();
       } catch (err) {
-        return Promise.reject(err);
+        return rejected(err);
       }
       if (!listening) {
         listening = true;

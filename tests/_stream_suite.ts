@@ -563,6 +563,24 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     assert.equal(text(await a.readUntil("\n")), "still fine\n");
   });
 
+  test("a streamingCallback that is not a function rejects before taking data", async ({ a, b }) => {
+    await b.write("abc");
+    const bad = [
+      () => a.readBytes(3, { streamingCallback: "x" as unknown as () => void }),
+      () =>
+        a.readUntilClose({ streamingCallback: 42 as unknown as () => void }),
+    ];
+    for (const call of bad) {
+      await assert.rejects(call(), (err) => {
+        assert.ok(err instanceof TypeError);
+        assert.match(err.message, /streamingCallback must be a function/);
+        return true;
+      });
+    }
+    assert.equal(a.closed(), false);
+    assert.equal(text(await a.readBytes(3)), "abc");
+  });
+
   test("a 10 MiB line against maxBytes 1024 fails fast with bounded memory", async ({ a, b }) => {
     b.write(new Uint8Array(10 << 20).fill(120)); // ignored: fails once a closes
     const err = await a.readUntil("\n", { maxBytes: 1024 }).then(

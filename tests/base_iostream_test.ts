@@ -402,3 +402,67 @@ Deno.test("writing() is false once the stream is closed, even with a transport w
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(stream.writing(), false);
 });
+
+/** A transport the test feeds: each read waits for the next push(). */
+class Fed extends BaseIOStream {
+  #parts: Uint8Array[] = [];
+  #waiting: (() => void) | null = null;
+  push(part: Uint8Array): void {
+    this.#parts.push(part);
+    this.#waiting?.();
+  }
+  protected override async readFromFd(buf: Uint8Array): Promise<number | null> {
+    while (this.#parts.length === 0) {
+      if (this.closed()) return null;
+      await new Promise<void>((resolve) => this.#waiting = resolve);
+    }
+    this.#waiting = null;
+    const part = this.#parts.shift()!;
+    if (part.length > buf.length) {
+      this.#parts.unshift(part.subarray(buf.length));
+    }
+    buf.set(part.subarray(0, buf.length));
+    return Math.min(part.length, buf.length);
+  }
+  protected override writeToFd(data: Uint8Array): Promise<number> {
+    return Promise.resolve(data.length);
+  }
+  protected override closeFd(): void {
+    this.#waiting?.();
+  }
+}
+
+Deno.test("readBytes(n) over maxBufferSize is served when n bytes are already buffered", async () => {
+  const stream = new Fed({ maxBufferSize: 16 });
+  const data = new Uint8Array(35).map((_, i) => i);
+  // readInto() may fill a buffer larger than maxBufferSize; giving up puts
+  // all of it back.
+  const ac = new AbortController();
+  const into = stream.readInto(new Uint8Array(64), { signal: ac.signal });
+  for (let off = 0; off < 35; off += 7) {
+    stream.push(data.slice(off, off + 7));
+    await macrotask();
+  }
+  ac.abort(new Error("enough"));
+  await assert.rejects(into, /enough/);
+  assert.equal(stream.readBufferSize, 35);
+  assert.deepEqual(await stream.readBytes(35), data);
+  stream.close();
+});
+
+Deno.test("an ignored async iterator next() refused while a read is pending does not crash the process", async () => {
+  const stream = new Fed();
+  const unhandled = await countUnhandledRejections(async () => {
+    const reading = stream.readBytes(1);
+    const refused = stream[Symbol.asyncIterator]().next(); // ignored
+    await macrotask();
+    stream.push(new Uint8Array([7]));
+    assert.deepEqual([...await reading], [7]);
+    assert.equal(
+      await refused.then(() => "resolved", () => "rejected"),
+      "rejected",
+    );
+  });
+  assert.equal(unhandled, 0);
+  stream.close();
+});
