@@ -67,6 +67,8 @@ export class PipeIOStream extends BaseIOStream {
   #byob: ReadableStreamBYOBReader | null = null;
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  // What a default reader's chunk held past the buffer a read asked to fill.
+  #rest: Uint8Array | null = null;
 
   /**
    * Wraps the given stream ends; the stream owns them from now on (it locks
@@ -114,6 +116,18 @@ export class PipeIOStream extends BaseIOStream {
     if (readable === undefined && writable === undefined) {
       throw new TypeError("PipeIOStream needs a readable or a writable end");
     }
+    // Both checked before either is taken: a constructor that fails leaves
+    // the caller's streams as they were.
+    const locked = readable?.locked
+      ? "readable"
+      : writable?.locked
+      ? "writable"
+      : null;
+    if (locked !== null) {
+      throw new TypeError(
+        `PipeIOStream: the ${locked} end is locked (another reader or writer has it)`,
+      );
+    }
     if (readable !== undefined) {
       try {
         this.#byob = readable.getReader({ mode: "byob" });
@@ -144,7 +158,8 @@ export class PipeIOStream extends BaseIOStream {
       await this.#writer!.closed;
       return null;
     }
-    for (;;) {
+    let chunk = this.#rest;
+    while (chunk === null) {
       const { done, value } = await this.#reader.read();
       if (done) return null;
       if (!(value instanceof Uint8Array)) {
@@ -154,8 +169,12 @@ export class PipeIOStream extends BaseIOStream {
           }, not a Uint8Array`,
         );
       }
-      if (value.length > 0) return value;
+      if (value.length > 0) chunk = value;
     }
+    // No more than asked for, as from a socket: one big chunk must not
+    // overfill the read buffer (maxBufferSize) after a read it satisfied.
+    this.#rest = chunk.length > buf.length ? chunk.subarray(buf.length) : null;
+    return chunk.length > buf.length ? chunk.subarray(0, buf.length) : chunk;
   }
 
   /**

@@ -317,3 +317,51 @@ Deno.test("new PipeIOStream() throws TypeError for anything but streams", () => 
     },
   );
 });
+
+Deno.test("new PipeIOStream() with a locked end throws and takes neither end", () => {
+  const readable = new ReadableStream<Uint8Array>();
+  const writable = new WritableStream<Uint8Array>();
+  const writer = writable.getWriter();
+  assert.throws(() => new PipeIOStream({ readable, writable }), {
+    name: "TypeError",
+    message:
+      "PipeIOStream: the writable end is locked (another reader or writer has it)",
+  });
+  assert.equal(readable.locked, false);
+  writer.releaseLock();
+  const reader = readable.getReader();
+  assert.throws(() => new PipeIOStream({ readable, writable }), {
+    name: "TypeError",
+    message:
+      "PipeIOStream: the readable end is locked (another reader or writer has it)",
+  });
+  assert.equal(writable.locked, false);
+  reader.releaseLock();
+});
+
+Deno.test("PipeIOStream over a default readable takes a chunk bigger than maxBufferSize in parts", async () => {
+  const big = new Uint8Array(100_000).fill(65);
+  const chunks = [big, new TextEncoder().encode("tail")];
+  const readable = new ReadableStream<Uint8Array>({
+    pull(c) {
+      const next = chunks.shift();
+      if (next === undefined) c.close();
+      else c.enqueue(next);
+    },
+  });
+  const pipe = new PipeIOStream(readable, { maxBufferSize: 65536 });
+  // A read that one chunk satisfies leaves the stream open and the rest
+  // readable: no StreamBufferFullError for bytes nobody asked to hold.
+  assert.equal((await pipe.readBytes(10)).length, 10);
+  assert.equal(pipe.closed(), false);
+  assert.equal(pipe.error, null);
+  let rest = 0;
+  let last: Uint8Array = new Uint8Array();
+  for await (const chunk of pipe) {
+    rest += chunk.length;
+    last = chunk;
+  }
+  assert.equal(rest, 100_000 - 10 + 4);
+  assert.equal(new TextDecoder().decode(last.subarray(-4)), "tail");
+  assert.equal(pipe.error, null);
+});
