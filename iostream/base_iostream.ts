@@ -55,8 +55,11 @@ export interface StreamOptions {
    */
   readChunkSize?: number;
   /**
-   * The most bytes queued for writing. A `write()` that would queue more
-   * fails with `StreamBufferFullError`; the stream stays usable.
+   * The most bytes queued for writing, not counting the ones already
+   * handed to the connection (as Tornado counts only what the kernel has
+   * not taken): the stream holds at most twice this. A `write()` that
+   * would queue more fails with `StreamBufferFullError`; the stream stays
+   * usable.
    *
    * @default {undefined} (no limit)
    */
@@ -365,6 +368,10 @@ export abstract class BaseIOStream
   // Writes: bytes ever queued and ever flushed; waiters by target.
   #queued = 0;
   #flushed = 0;
+  // Bytes given to the writeToFd() call in progress: out of our hands, as
+  // far as maxWriteBufferSize goes (Tornado counts what the kernel has not
+  // taken, and Deno hands them to the kernel at once).
+  #handed = 0;
   #flushing = false;
   #waiters: WriteWaiter[] = [];
   #waitersHead = 0;
@@ -1272,14 +1279,15 @@ export abstract class BaseIOStream
     if (this.#closed) return rejected(this.#closedError());
     const n = bytes.length;
     const max = this.#maxWrite;
-    if (max >= 0 && this.#queued - this.#flushed + n > max) {
-      return rejected(
-        new StreamBufferFullError(
-          `Cannot queue ${n} bytes: maxWriteBufferSize is ${max} and ${
-            this.#queued - this.#flushed
-          } bytes are queued`,
-        ),
-      );
+    if (max >= 0) {
+      const waiting = this.#queued - this.#flushed - this.#handed;
+      if (waiting + n > max) {
+        return rejected(
+          new StreamBufferFullError(
+            `Cannot queue ${n} bytes: maxWriteBufferSize is ${max} and ${waiting} bytes are queued`,
+          ),
+        );
+      }
     }
     this.#queued += n;
     if (!this.#flushing && n === 0) return Promise.resolve();
@@ -1303,12 +1311,15 @@ export abstract class BaseIOStream
     let off = 0;
     try {
       while (off < bytes.length) {
+        this.#handed = bytes.length - off;
         const n = await this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
+        this.#handed = 0;
         if (this.#closed) break;
         off += n;
         this.#flushed += n;
       }
     } catch (err) {
+      this.#handed = 0;
       this.#flushing = false;
       this.#writeFailed(err);
       return;
@@ -1326,12 +1337,16 @@ export abstract class BaseIOStream
       for (;;) {
         this.#wakeWriters();
         if (wbuf.size === 0 || this.#closed) break;
-        const n = await this.writeToFd(wbuf.first());
+        const chunk = wbuf.first();
+        this.#handed = chunk.length;
+        const n = await this.writeToFd(chunk);
+        this.#handed = 0;
         if (this.#closed) break;
         wbuf.skip(n);
         this.#flushed += n;
       }
     } catch (err) {
+      this.#handed = 0;
       this.#writeFailed(err);
     } finally {
       this.#flushing = false;

@@ -813,10 +813,11 @@ class Model {
     if (op.kind === "next") this.iterListening = true;
     if (
       op.kind === "bytes" && !op.partial && op.cb === null &&
-      op.n > this.maxBuffer
+      op.n > this.maxBuffer && op.n > this.buffered
     ) {
       // It could never fit: it fails at once, open or closed, and changes
-      // nothing.
+      // nothing. (Bytes already buffered past the limit, say from a
+      // transport that returned more than asked, are served all the same.)
       this.result = { t: "unsat", own: false };
       return;
     }

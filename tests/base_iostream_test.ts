@@ -466,3 +466,27 @@ Deno.test("an ignored async iterator next() refused while a read is pending does
   assert.equal(unhandled, 0);
   stream.close();
 });
+
+Deno.test("maxWriteBufferSize does not count the bytes a transport write has in hand", async () => {
+  const stream = new HeldWrites({ maxWriteBufferSize: 1024 });
+  const first = stream.write(new Uint8Array(600)); // handed over at once
+  const second = stream.write(new Uint8Array(600)); // queued: 600 of 1024
+  await assert.rejects(stream.write(new Uint8Array(600)), {
+    name: "StreamBufferFullError",
+    message:
+      "Cannot queue 600 bytes: maxWriteBufferSize is 1024 and 600 bytes are queued",
+  });
+  assert.equal(stream.held.length, 1);
+  stream.held[0]!.resolve(600);
+  await first;
+  await macrotask();
+  // The second is in hand now: the queue is empty again.
+  assert.equal(stream.held.length, 2);
+  const third = stream.write(new Uint8Array(1024));
+  stream.held[1]!.resolve(600);
+  await second;
+  await macrotask();
+  stream.held[2]!.resolve(1024);
+  await third;
+  stream.close();
+});

@@ -12,8 +12,8 @@
 // The one thing the model cannot know is how far the stream has caught up
 // with its transport: a write the transport already took is seen by the
 // stream one promise hop later. Where that window could change an answer
-// (the maxWriteBufferSize check, writing(), which writes a close cuts off)
-// the model accepts either answer, learns which one the stream gave, and
+// (writing(), which writes a close cuts off) the model accepts either
+// answer, learns which one the stream gave, and
 // goes on from there. stream.closed() is read before each step to learn
 // whether a transport failure has been seen yet.
 //
@@ -233,6 +233,11 @@ class FakeStream extends BaseIOStream {
   accepted = 0;
   /** Bytes the last call took that the stream may not have seen yet. */
   lag = 0;
+  /**
+   * Where the bytes given to the latest call end: the stream has seen every
+   * earlier call settle, so it had taken `accepted` bytes then.
+   */
+  handedEnd = 0;
   /** Whether a writeToFd() call has not settled yet. */
   pending = false;
   fdClosed = false;
@@ -276,6 +281,7 @@ class FakeStream extends BaseIOStream {
     }
     // A new call means the stream has seen how the last one went.
     this.lag = 0;
+    this.handedEnd = this.accepted + data.length;
     const rng = this.#rng;
     const len = data.length;
     const n = rng() < 0.45 ? len : int(rng, 1, len);
@@ -360,7 +366,7 @@ interface WriteRecord {
   promise: Promise<void>;
   how: How;
   /** Taken into the queue, refused for size, refused as closed, or not yet known. */
-  decision: "queued" | "full" | "closed" | "unsure";
+  decision: "queued" | "full" | "closed";
   /** Where its bytes end in everything queued, if queued. */
   end: number;
   /** For "closed": the realError it must carry. */
@@ -555,37 +561,15 @@ class Run {
       rec.cause = this.cause;
     } else {
       const max = this.c.options.maxWriteBufferSize;
-      if (max !== undefined) {
-        // The stream counts as queued what it has not seen the transport
-        // take: somewhere between these two.
-        const least = this.queued - stream.accepted;
-        const most = least + stream.lag;
-        const fullAtLeast = least + n > max;
-        const fullAtMost = most + n > max;
-        if (fullAtLeast) rec.decision = "full";
-        else if (fullAtMost) rec.decision = "unsure";
+      // What the stream counts as queued: not what it handed to the
+      // transport, whether or not it has seen the call settle (a call that
+      // took part of its bytes is followed at once by one with the rest).
+      if (max !== undefined && this.queued - stream.handedEnd + n > max) {
+        rec.decision = "full";
       }
     }
     if (rec.decision === "queued") this.enqueue(rec);
-    if (rec.decision === "unsure" && rec.how === "ignore") {
-      // The model must learn the answer: watch this one after all.
-      rec.how = "then";
-      this.notes.push(
-        `step ${this.step}: watched, as its size check may go either way`,
-      );
-    }
     if (rec.how !== "ignore") this.watch(rec);
-    if (rec.decision === "unsure") {
-      await macrotask();
-      const s = rec.settled;
-      if (s !== null && !s.ok && s.err instanceof StreamBufferFullError) {
-        rec.decision = "full";
-      } else if (rec.decision === "unsure") {
-        rec.decision = "queued";
-        this.enqueue(rec);
-      }
-      this.notes.push(`step ${rec.step}: the size check said ${rec.decision}`);
-    }
     if (rec.how === "await") {
       if (!await settlesWithin(promise, STALL_MS)) {
         this.problem(`write() awaited here never settled`);
@@ -610,10 +594,6 @@ class Run {
     rec.promise.then(() => {
       rec.settled = { ok: true };
       rec.acceptedAtResolve = stream.accepted;
-      if (rec.decision === "unsure") {
-        rec.decision = "queued";
-        this.enqueue(rec);
-      }
       if (stream.accepted < rec.end) {
         this.problems.push(
           `write at step ${rec.step} resolved when the transport had taken ` +
