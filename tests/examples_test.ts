@@ -2,6 +2,7 @@
 // talked to over real sockets and pipes.
 import assert from "node:assert/strict";
 import { IOStream } from "@squall/io/iostream";
+import { signalUntilExit } from "./_signals.ts";
 
 const decoder = new TextDecoder();
 const HOST = "127.0.0.1";
@@ -428,55 +429,137 @@ Deno.test("demo: the locks and queues tour runs with no permissions", async () =
   assert.match(out, /\nwithTimeout: TimeoutError\ndone\n$/);
 });
 
+/**
+ * Runs examples/multi_process.ts with two workers, in a process group of its
+ * own as a terminal's foreground job is; `fn` gets the parent's pid (also
+ * the group's id) once every worker listens. Returns how it ended.
+ */
+async function runMultiProcess(
+  fn: (run: {
+    pid: number;
+    port: number;
+    workers: string[];
+    stdout: Output;
+    exited: Promise<Deno.CommandStatus>;
+  }) => Promise<void>,
+): Promise<{ status: Deno.CommandStatus; out: string; workers: string[] }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-run",
+      example("multi_process.ts"),
+      "--workers",
+      "2",
+      "--port",
+      "0",
+    ],
+    detached: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new Output(child.stdout);
+  const err = new Response(child.stderr).text();
+  let workers: string[] = [];
+  try {
+    workers = (await out.waitFor(/2 workers \(pids (\d+), (\d+)\)/))
+      .slice(1, 3);
+    const port = Number(
+      (await out.waitFor(/listening on 127\.0\.0\.1:(\d+);/))[1],
+    );
+    await fn({
+      pid: child.pid,
+      port,
+      workers,
+      stdout: out,
+      exited: child.status,
+    });
+  } catch (error) {
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await Promise.all([child.status, err, out.done]);
+    throw error;
+  }
+  const [status, stderr] = await Promise.all([child.status, err]);
+  await out.done;
+  assert.equal(status.code, 0, `${stderr}\n${out.text}`);
+  return { status, out: out.text, workers };
+}
+
+/** Sends `signal` to every process in group `pgid`, if any is left. */
+function killGroup(pgid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pgid, signal);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/** Asserts each worker took its signal and stopped on its own. */
+function assertWorkersStopped(out: string, workers: string[]): void {
+  for (const pid of workers) {
+    assert.match(
+      out,
+      new RegExp(`\nworker ${pid}: received SIG(INT|TERM), closing\n`),
+    );
+    assert.match(out, new RegExp(`\nworker ${pid}: stopped\n`));
+  }
+  assert.match(out, /\nworkers stopped \(0 failed\)\n$/);
+}
+
 Deno.test({
   name:
     "multi_process: workers share one port through reusePort and stop on SIGTERM",
   ignore: Deno.build.os !== "linux", // SO_REUSEPORT balancing is Linux's
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--unstable-net",
-        "--allow-net",
-        "--allow-run",
-        example("multi_process.ts"),
-        "--workers",
-        "2",
-        "--port",
-        "0",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const out = new Output(child.stdout);
-    const err = new Response(child.stderr).text();
-    try {
-      const workers = (await out.waitFor(/2 workers \(pids (\d+), (\d+)\)/))
-        .slice(1, 3);
-      const port = Number(
-        (await out.waitFor(/listening on 127\.0\.0\.1:(\d+);/))[1],
-      );
-      const seen = new Set<string>();
-      // The kernel hashes each connection to a worker: with 40 of them,
-      // both workers answer unless something is wrong (odds 2^-39).
-      for (let i = 0; i < 40 && seen.size < 2; i++) {
-        const peer = await IOStream.connect({ hostname: HOST, port });
-        seen.add(decoder.decode(await peer.readUntilClose()).trim());
-        peer.close();
-      }
-      assert.deepEqual(
-        [...seen].sort(),
-        workers.map((pid) => `worker ${pid}`).sort(),
-      );
-    } finally {
-      child.kill("SIGTERM");
-    }
-    const [status, stderr] = await Promise.all([child.status, err]);
-    await out.done;
-    assert.equal(status.code, 0, stderr);
-    assert.match(
-      out.text,
-      /received SIGTERM: stopping workers\nworkers stopped \(0 failed\)\n$/,
+    const { out, workers } = await runMultiProcess(
+      async ({ pid, port, workers }) => {
+        const seen = new Set<string>();
+        // The kernel hashes each connection to a worker: with 40 of them,
+        // both workers answer unless something is wrong (odds 2^-39).
+        for (let i = 0; i < 40 && seen.size < 2; i++) {
+          const peer = await IOStream.connect({ hostname: HOST, port });
+          seen.add(decoder.decode(await peer.readUntilClose()).trim());
+          peer.close();
+        }
+        assert.deepEqual(
+          [...seen].sort(),
+          workers.map((pid) => `worker ${pid}`).sort(),
+        );
+        Deno.kill(pid, "SIGTERM");
+      },
     );
+    assert.match(out, /\nreceived SIGTERM: stopping workers\n/);
+    assertWorkersStopped(out, workers);
+    // Only the parent was signalled; the workers heard from it.
+    assert.doesNotMatch(out, /: received SIGINT/);
   },
 });
+
+for (const again of [false, true]) {
+  Deno.test({
+    name: again
+      ? "multi_process: Ctrl-C pressed again and again during the shutdown changes nothing"
+      : "multi_process: Ctrl-C (SIGINT to the whole process group) stops every worker gracefully and the parent exits 0",
+    ignore: Deno.build.os !== "linux",
+    async fn() {
+      const { out, workers } = await runMultiProcess(async (run) => {
+        killGroup(run.pid, "SIGINT");
+        if (again) {
+          await run.stdout.waitFor(
+            /received SIGINT: stopping workers\n|workers stopped/,
+          );
+          await signalUntilExit(
+            () => killGroup(run.pid, "SIGINT"),
+            run.exited,
+          );
+        }
+      });
+      assertWorkersStopped(out, workers);
+    },
+  });
+}
