@@ -8,6 +8,8 @@ const decoder = new TextDecoder();
 const HOST = "127.0.0.1";
 const LIMIT = 10_000; // ms any single expectation may take
 
+const ROOT = new URL("..", import.meta.url).pathname;
+
 function example(name: string): string {
   return new URL(`../examples/${name}`, import.meta.url).pathname;
 }
@@ -48,27 +50,40 @@ class Output {
   }
 }
 
-/** A running examples/chat_server.ts on an ephemeral port. */
-async function startChatServer(): Promise<{
+/**
+ * A running examples/chat_server.ts on an ephemeral port. With `task`, it
+ * runs as `deno task serve`, in a process group of its own as a terminal's
+ * foreground job is, and signals go to the whole group, as Ctrl-C sends them.
+ */
+async function startChatServer(options: { task?: boolean } = {}): Promise<{
   port: number;
   stdout: Output;
+  /** Sends `signal` and returns at once; a server already gone is fine. */
+  signal(signal: Deno.Signal): void;
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }> {
+  const task = options.task ?? false;
+  const flags = ["--port", "0", "--stats-interval", "200"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      example("chat_server.ts"),
-      "--port",
-      "0",
-      "--stats-interval",
-      "200",
-    ],
+    args: task
+      ? ["task", "serve", ...flags]
+      : ["run", "--allow-net", example("chat_server.ts"), ...flags],
+    ...(task ? { cwd: ROOT, detached: true } : {}),
+    env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  function signal(signal: Deno.Signal): void {
+    try {
+      if (task) Deno.kill(-child.pid, signal);
+      else child.kill(signal);
+    } catch {
+      // Already gone; the status tells.
+    }
+  }
   const stdout = new Output(child.stdout);
-  const stderr = new Response(child.stderr).text();
+  const stderr = new Response(child.stderr).text()
+    .then((text) => task ? text.replace(/^Task serve .*\n/, "") : text);
   let port: number;
   try {
     port = Number(
@@ -77,7 +92,7 @@ async function startChatServer(): Promise<{
     const hint = await stdout.waitFor(/connect with: nc 127\.0\.0\.1 (\d+)\n/);
     assert.equal(Number(hint[1]), port);
   } catch (err) {
-    child.kill();
+    signal("SIGKILL");
     await Promise.all([child.status, stderr, stdout.done]);
     throw err;
   }
@@ -85,13 +100,10 @@ async function startChatServer(): Promise<{
   return {
     port,
     stdout,
-    stop(signal = "SIGTERM") {
+    signal,
+    stop(sig = "SIGTERM") {
       stopped ??= (async () => {
-        try {
-          child.kill(signal);
-        } catch {
-          // Already gone; the status tells.
-        }
+        signal(sig);
         const [status, err] = await Promise.all([child.status, stderr]);
         await stdout.done;
         assert.equal(err, "", "the server wrote to stderr");
@@ -314,6 +326,49 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "chat_server: more SIGINTs during the shutdown change nothing: every client gets its goodbye and it exits 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const server = await startChatServer();
+    const a = await Peer.connect(server.port);
+    const b = await Peer.connect(server.port);
+    await a.expect(/joined/);
+    const status = server.stop("SIGINT");
+    await server.stdout.waitFor(/received SIGINT: shutting down\n/);
+    // Ctrl-C pressed again and again (`deno task` alone delivers it twice).
+    const [goodbyeA, goodbyeB] = await Promise.all([
+      a.rest(),
+      b.rest(),
+      signalUntilExit(() => server.signal("SIGINT"), status),
+    ]);
+    assert.equal(goodbyeA, "* server shutting down, goodbye\n");
+    assert.equal(goodbyeB, "* server shutting down, goodbye\n");
+    assert.equal((await status).code, 0);
+    assert.match(server.stdout.text, /chat server stopped\n$/);
+    assert.equal(server.stdout.text.match(/received SIG/g)?.length, 1);
+    a.close();
+    b.close();
+  },
+});
+
+Deno.test({
+  name:
+    "chat_server: Ctrl-C on `deno task serve` (SIGINT to the process group) says goodbye and exits 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const server = await startChatServer({ task: true });
+    const a = await Peer.connect(server.port);
+    const status = server.stop("SIGINT");
+    assert.equal(await a.rest(), "* server shutting down, goodbye\n");
+    assert.equal((await status).code, 0);
+    assert.match(server.stdout.text, /received SIGINT: shutting down\n/);
+    assert.match(server.stdout.text, /chat server stopped\n$/);
+    a.close();
+  },
+});
 
 Deno.test("chat_client: pipes stdin to the room and the room to stdout", async () => {
   const server = await startChatServer();
