@@ -284,19 +284,21 @@ const loop = IOLoop.current();
 const signals: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT"]
   : ["SIGINT", "SIGTERM"];
-const onSignal = signals.map((signal) => {
-  const listener = () => loop.addCallbackFromSignal(shutdown, signal);
-  Deno.addSignalListener(signal, listener);
-  return [signal, listener] as const;
-});
+// The listeners stay until the process exits: a signal that finds none kills
+// it on the spot, and one Ctrl-C can arrive twice (a terminal signals the
+// whole process group, and `deno task` forwards the signal it got as well).
+// A signal during the shutdown changes nothing; the shutdown is bounded.
+for (const signal of signals) {
+  Deno.addSignalListener(
+    signal,
+    () => loop.addCallbackFromSignal(shutdown, signal),
+  );
+}
 
 async function shutdown(signal: Deno.Signal): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   console.log(`received ${signal}: shutting down`);
-  for (const [sig, listener] of onSignal) {
-    Deno.removeSignalListener(sig, listener);
-  }
   stats.stop();
   server.stop();
   for (const client of clients) {
@@ -316,3 +318,7 @@ console.log(`chat server listening on ${addr.hostname}:${addr.port}`);
 console.log(`connect with: nc ${addr.hostname} ${addr.port}`);
 await loop.start();
 loop.close();
+// Exit explicitly: a Deno program that ends by running out of work drops its
+// signal listeners first, and a signal in those last milliseconds (the
+// second copy of a Ctrl-C) would still kill it.
+Deno.exit(0);

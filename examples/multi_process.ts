@@ -6,12 +6,19 @@
 // connection is answered with the worker's pid. Ctrl-C or SIGTERM on the
 // parent stops the workers gracefully, then the parent exits 0.
 //
+// Signals: Ctrl-C in a terminal sends SIGINT to the whole process group, so
+// each worker gets it at the same moment as the parent, and then SIGTERM
+// from the parent too. A signal that finds no listener kills a Deno process
+// on the spot, so every process here keeps its listeners until it exits
+// (see firstSignal()): the first signal starts a graceful shutdown, later
+// ones change nothing.
+//
 // reusePort is an unstable Deno API: every process needs --unstable-net (or
 // `"unstable": ["net"]` in deno.json). Without it TCPServer.listen throws an
 // Error saying so. SO_REUSEPORT load-balancing is a Linux feature; macOS
 // accepts the option but does not spread connections.
 import { parseFlags, portFlag } from "./_flags.ts";
-import { PipeIOStream, TCPServer } from "../iostream/mod.ts";
+import { PipeIOStream, StreamClosedError, TCPServer } from "../iostream/mod.ts";
 
 const flags = parseFlags({
   workers: { type: "string", default: "2" },
@@ -24,21 +31,23 @@ const signals: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT"]
   : ["SIGINT", "SIGTERM"];
 
-/** Waits for the first of `signals`, then removes the listeners. */
-function nextSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    const listeners = signals.map((signal) => {
-      const listener = () => {
-        for (const [sig, l] of listeners) Deno.removeSignalListener(sig, l);
-        resolve(signal);
-      };
-      Deno.addSignalListener(signal, listener);
-      return [signal, listener] as const;
-    });
-  });
+/**
+ * Resolves with the first of `signals` to arrive. The listeners are never
+ * removed, so a later signal is ignored instead of killing the process. A
+ * process that uses this ends with `Deno.exit()`: a Deno program that ends
+ * by running out of work drops its signal listeners first, and a signal in
+ * those last milliseconds would still kill it.
+ */
+function firstSignal(): Promise<Deno.Signal> {
+  const { promise, resolve } = Promise.withResolvers<Deno.Signal>();
+  for (const signal of signals) {
+    Deno.addSignalListener(signal, () => resolve(signal));
+  }
+  return promise;
 }
 
 if (flags.worker) {
+  const stopping = firstSignal();
   const server = new TCPServer({
     async handler(stream) {
       await stream.write(`worker ${Deno.pid}\n`);
@@ -46,10 +55,12 @@ if (flags.worker) {
     },
   });
   server.listen({ port, hostname: flags.host, reusePort: true });
-  const stopping = nextSignal();
   console.log("ready");
-  await stopping;
+  const signal = await stopping;
+  console.log(`worker ${Deno.pid}: received ${signal}, closing`);
   await server.close({ timeout: 1000 });
+  console.log(`worker ${Deno.pid}: stopped`);
+  Deno.exit(0); // see firstSignal()
 } else {
   const count = Number(flags.workers);
   if (!Number.isInteger(count) || count < 1 || count > 64) {
@@ -63,6 +74,7 @@ if (flags.worker) {
     shared = probe.addr.port;
     probe.close();
   }
+  const stopping = firstSignal();
   const workers = Array.from(
     { length: count },
     () =>
@@ -82,36 +94,58 @@ if (flags.worker) {
         stderr: "inherit",
       }).spawn(),
   );
-  // Each worker says "ready" on stdout once it listens.
-  const outputs = workers.map((child) => new PipeIOStream(child.stdout));
-  try {
-    await Promise.all(outputs.map((out) => out.readUntil("ready\n")));
-  } catch {
-    console.error("a worker failed to start");
-    for (const child of workers) child.kill();
-  }
-  for (const out of outputs) out.close();
-  const stopping = nextSignal();
-  console.log(
-    `${count} workers (pids ${workers.map((c) => c.pid).join(", ")})`,
-  );
-  console.log(
-    `listening on ${flags.host}:${shared}; try: nc ${flags.host} ${shared}`,
-  );
   const exited = Promise.all(workers.map((child) => child.status));
+  // Each worker says "ready" on stdout once it listens; after that, what it
+  // prints is copied to our stdout.
+  const outputs = workers.map((child) => new PipeIOStream(child.stdout));
+  const ready = await Promise.allSettled(
+    outputs.map((out) => out.readUntil("ready\n")),
+  );
+  if (ready.every((result) => result.status === "fulfilled")) {
+    console.log(
+      `${count} workers (pids ${workers.map((c) => c.pid).join(", ")})`,
+    );
+    console.log(
+      `listening on ${flags.host}:${shared}; try: nc ${flags.host} ${shared}`,
+    );
+  } else {
+    console.error("a worker failed to start");
+    stopWorkers(workers);
+  }
+  const relayed = outputs.map(relay);
   const signal = await Promise.race([stopping, exited.then(() => null)]);
   if (signal !== null) {
     console.log(`received ${signal}: stopping workers`);
-    for (const child of workers) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-    }
+    stopWorkers(workers);
   }
   const statuses = await exited;
+  await Promise.all(relayed);
   const failed = statuses.filter((s) => !s.success).length;
   console.log(`workers stopped (${failed} failed)`);
   Deno.exit(failed === 0 ? 0 : 1);
+}
+
+/** Asks each worker still running to stop. */
+function stopWorkers(workers: Deno.ChildProcess[]): void {
+  for (const child of workers) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Copies a worker's output lines to our stdout until the worker exits. */
+async function relay(out: PipeIOStream): Promise<void> {
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      console.log(decoder.decode(await out.readUntil("\n")).trimEnd());
+    }
+  } catch (err) {
+    if (!(err instanceof StreamClosedError)) throw err;
+  } finally {
+    out.close();
+  }
 }

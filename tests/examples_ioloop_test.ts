@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
+import { signalUntilExit } from "./_signals.ts";
 
 const decoder = new TextDecoder();
 
@@ -52,6 +53,42 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "examples/graceful_shutdown.ts ignores more SIGINTs during the shutdown and exits with 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", example("graceful_shutdown.ts")],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let out = await readUntil(reader, "heartbeat 1");
+    // Ctrl-C pressed again and again (`deno task` alone delivers it twice).
+    const pressing = signalUntilExit(() => {
+      try {
+        child.kill("SIGINT");
+      } catch {
+        // Already gone; the status tells.
+      }
+    }, child.status);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += decoder.decode(value, { stream: true });
+    }
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+      pressing,
+    ]);
+    assert.equal(status.code, 0, stderr);
+    assert.equal(out.match(/received SIG/g)?.length, 1);
+    assert.match(out, /stopped cleanly after \d+ heartbeats\n$/);
+  },
+});
 
 Deno.test("examples/fd_watch.ts reads a pipe through IOLoop.addHandler", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

@@ -2,10 +2,13 @@
 // talked to over real sockets and pipes.
 import assert from "node:assert/strict";
 import { IOStream } from "@squall/io/iostream";
+import { signalUntilExit } from "./_signals.ts";
 
 const decoder = new TextDecoder();
 const HOST = "127.0.0.1";
 const LIMIT = 10_000; // ms any single expectation may take
+
+const ROOT = new URL("..", import.meta.url).pathname;
 
 function example(name: string): string {
   return new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -47,27 +50,40 @@ class Output {
   }
 }
 
-/** A running examples/chat_server.ts on an ephemeral port. */
-async function startChatServer(): Promise<{
+/**
+ * A running examples/chat_server.ts on an ephemeral port. With `task`, it
+ * runs as `deno task serve`, in a process group of its own as a terminal's
+ * foreground job is, and signals go to the whole group, as Ctrl-C sends them.
+ */
+async function startChatServer(options: { task?: boolean } = {}): Promise<{
   port: number;
   stdout: Output;
+  /** Sends `signal` and returns at once; a server already gone is fine. */
+  signal(signal: Deno.Signal): void;
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }> {
+  const task = options.task ?? false;
+  const flags = ["--port", "0", "--stats-interval", "200"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      example("chat_server.ts"),
-      "--port",
-      "0",
-      "--stats-interval",
-      "200",
-    ],
+    args: task
+      ? ["task", "serve", ...flags]
+      : ["run", "--allow-net", example("chat_server.ts"), ...flags],
+    ...(task ? { cwd: ROOT, detached: true } : {}),
+    env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  function signal(signal: Deno.Signal): void {
+    try {
+      if (task) Deno.kill(-child.pid, signal);
+      else child.kill(signal);
+    } catch {
+      // Already gone; the status tells.
+    }
+  }
   const stdout = new Output(child.stdout);
-  const stderr = new Response(child.stderr).text();
+  const stderr = new Response(child.stderr).text()
+    .then((text) => task ? text.replace(/^Task serve .*\n/, "") : text);
   let port: number;
   try {
     port = Number(
@@ -76,7 +92,7 @@ async function startChatServer(): Promise<{
     const hint = await stdout.waitFor(/connect with: nc 127\.0\.0\.1 (\d+)\n/);
     assert.equal(Number(hint[1]), port);
   } catch (err) {
-    child.kill();
+    signal("SIGKILL");
     await Promise.all([child.status, stderr, stdout.done]);
     throw err;
   }
@@ -84,13 +100,10 @@ async function startChatServer(): Promise<{
   return {
     port,
     stdout,
-    stop(signal = "SIGTERM") {
+    signal,
+    stop(sig = "SIGTERM") {
       stopped ??= (async () => {
-        try {
-          child.kill(signal);
-        } catch {
-          // Already gone; the status tells.
-        }
+        signal(sig);
         const [status, err] = await Promise.all([child.status, stderr]);
         await stdout.done;
         assert.equal(err, "", "the server wrote to stderr");
@@ -314,6 +327,48 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
+Deno.test({
+  name:
+    "chat_server: more SIGINTs during the shutdown change nothing: every client gets its goodbye and it exits 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const server = await startChatServer();
+    const a = await Peer.connect(server.port);
+    const b = await Peer.connect(server.port);
+    await a.expect(/joined/);
+    // Ctrl-C pressed again and again (`deno task` alone delivers it twice).
+    const status = server.stop("SIGINT");
+    const [goodbyeA, goodbyeB] = await Promise.all([
+      a.rest(),
+      b.rest(),
+      signalUntilExit(() => server.signal("SIGINT"), status),
+    ]);
+    assert.equal(goodbyeA, "* server shutting down, goodbye\n");
+    assert.equal(goodbyeB, "* server shutting down, goodbye\n");
+    assert.equal((await status).code, 0);
+    assert.match(server.stdout.text, /chat server stopped\n$/);
+    assert.equal(server.stdout.text.match(/received SIG/g)?.length, 1);
+    a.close();
+    b.close();
+  },
+});
+
+Deno.test({
+  name:
+    "chat_server: Ctrl-C on `deno task serve` (SIGINT to the process group) says goodbye and exits 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const server = await startChatServer({ task: true });
+    const a = await Peer.connect(server.port);
+    const status = server.stop("SIGINT");
+    assert.equal(await a.rest(), "* server shutting down, goodbye\n");
+    assert.equal((await status).code, 0);
+    assert.match(server.stdout.text, /received SIGINT: shutting down\n/);
+    assert.match(server.stdout.text, /chat server stopped\n$/);
+    a.close();
+  },
+});
+
 Deno.test("chat_client: pipes stdin to the room and the room to stdout", async () => {
   const server = await startChatServer();
   const peer = await Peer.connect(server.port);
@@ -428,55 +483,128 @@ Deno.test("demo: the locks and queues tour runs with no permissions", async () =
   assert.match(out, /\nwithTimeout: TimeoutError\ndone\n$/);
 });
 
+/**
+ * Runs examples/multi_process.ts with two workers, in a process group of its
+ * own as a terminal's foreground job is; `fn` gets the parent's pid (also
+ * the group's id) once every worker listens. Returns how it ended.
+ */
+async function runMultiProcess(
+  fn: (run: {
+    pid: number;
+    port: number;
+    workers: string[];
+    exited: Promise<Deno.CommandStatus>;
+  }) => Promise<void>,
+): Promise<{ status: Deno.CommandStatus; out: string; workers: string[] }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-run",
+      example("multi_process.ts"),
+      "--workers",
+      "2",
+      "--port",
+      "0",
+    ],
+    detached: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new Output(child.stdout);
+  const err = new Response(child.stderr).text();
+  let workers: string[] = [];
+  try {
+    workers = (await out.waitFor(/2 workers \(pids (\d+), (\d+)\)/))
+      .slice(1, 3);
+    const port = Number(
+      (await out.waitFor(/listening on 127\.0\.0\.1:(\d+);/))[1],
+    );
+    await fn({
+      pid: child.pid,
+      port,
+      workers,
+      exited: child.status,
+    });
+  } catch (error) {
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await Promise.all([child.status, err, out.done]);
+    throw error;
+  }
+  const [status, stderr] = await Promise.all([child.status, err]);
+  await out.done;
+  assert.equal(status.code, 0, `${stderr}\n${out.text}`);
+  return { status, out: out.text, workers };
+}
+
+/** Sends `signal` to every process in group `pgid`, if any is left. */
+function killGroup(pgid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pgid, signal);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/** Asserts each worker took its signal and stopped on its own. */
+function assertWorkersStopped(out: string, workers: string[]): void {
+  for (const pid of workers) {
+    assert.match(
+      out,
+      new RegExp(`\nworker ${pid}: received SIG(INT|TERM), closing\n`),
+    );
+    assert.match(out, new RegExp(`\nworker ${pid}: stopped\n`));
+  }
+  assert.match(out, /\nworkers stopped \(0 failed\)\n$/);
+}
+
 Deno.test({
   name:
     "multi_process: workers share one port through reusePort and stop on SIGTERM",
   ignore: Deno.build.os !== "linux", // SO_REUSEPORT balancing is Linux's
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--unstable-net",
-        "--allow-net",
-        "--allow-run",
-        example("multi_process.ts"),
-        "--workers",
-        "2",
-        "--port",
-        "0",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const out = new Output(child.stdout);
-    const err = new Response(child.stderr).text();
-    try {
-      const workers = (await out.waitFor(/2 workers \(pids (\d+), (\d+)\)/))
-        .slice(1, 3);
-      const port = Number(
-        (await out.waitFor(/listening on 127\.0\.0\.1:(\d+);/))[1],
-      );
-      const seen = new Set<string>();
-      // The kernel hashes each connection to a worker: with 40 of them,
-      // both workers answer unless something is wrong (odds 2^-39).
-      for (let i = 0; i < 40 && seen.size < 2; i++) {
-        const peer = await IOStream.connect({ hostname: HOST, port });
-        seen.add(decoder.decode(await peer.readUntilClose()).trim());
-        peer.close();
-      }
-      assert.deepEqual(
-        [...seen].sort(),
-        workers.map((pid) => `worker ${pid}`).sort(),
-      );
-    } finally {
-      child.kill("SIGTERM");
-    }
-    const [status, stderr] = await Promise.all([child.status, err]);
-    await out.done;
-    assert.equal(status.code, 0, stderr);
-    assert.match(
-      out.text,
-      /received SIGTERM: stopping workers\nworkers stopped \(0 failed\)\n$/,
+    const { out, workers } = await runMultiProcess(
+      async ({ pid, port, workers }) => {
+        const seen = new Set<string>();
+        // The kernel hashes each connection to a worker: with 40 of them,
+        // both workers answer unless something is wrong (odds 2^-39).
+        for (let i = 0; i < 40 && seen.size < 2; i++) {
+          const peer = await IOStream.connect({ hostname: HOST, port });
+          seen.add(decoder.decode(await peer.readUntilClose()).trim());
+          peer.close();
+        }
+        assert.deepEqual(
+          [...seen].sort(),
+          workers.map((pid) => `worker ${pid}`).sort(),
+        );
+        Deno.kill(pid, "SIGTERM");
+      },
     );
+    assert.match(out, /\nreceived SIGTERM: stopping workers\n/);
+    assertWorkersStopped(out, workers);
+    // Only the parent was signalled; the workers heard from it.
+    assert.doesNotMatch(out, /: received SIGINT/);
   },
 });
+
+for (const again of [false, true]) {
+  Deno.test({
+    name: again
+      ? "multi_process: Ctrl-C pressed again and again during the shutdown changes nothing"
+      : "multi_process: Ctrl-C (SIGINT to the whole process group) stops every worker gracefully and the parent exits 0",
+    ignore: Deno.build.os !== "linux",
+    async fn() {
+      const { out, workers } = await runMultiProcess(async (run) => {
+        const ctrlC = () => killGroup(run.pid, "SIGINT");
+        if (again) await signalUntilExit(ctrlC, run.exited);
+        else ctrlC();
+      });
+      assertWorkersStopped(out, workers);
+    },
+  });
+}
