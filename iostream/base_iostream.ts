@@ -602,7 +602,11 @@ export abstract class BaseIOStream
   /**
    * Reads up to and including the end of the first match of `regex`. The
    * bytes are matched as Latin-1 text (one character per byte), so write
-   * patterns over byte values (`/\r?\n\r?\n/`, `/[\x80-\xff]/`).
+   * patterns over byte values (`/\r?\n\r?\n/`, `/[\x80-\xff]/`). Unlike
+   * Python's bytes patterns in Tornado, JavaScript classes and flags see
+   * those characters as Unicode: `\s` also matches byte 0xA0, and with `i`
+   * `/\xe9/` also matches 0xC9. Spell out byte classes (`[ \t]`) where that
+   * matters.
    *
    * @param regex The pattern; its `g` and `y` flags are ignored.
    * @param options `maxBytes`: fail (and close) when no match can end within
