@@ -575,7 +575,7 @@ export class TCPServer {
     } catch (err) {
       return Promise.reject(err);
     }
-    const caller = callerTask.getStore()?.task;
+    const caller = callerTask.getStore();
     const fromHandler = caller !== undefined && this.#tasks.has(caller);
     if (fromHandler && !this.#closers.has(caller)) {
       this.#closers.add(caller);
@@ -715,18 +715,19 @@ export class TCPServer {
     this.#prune();
     this.#streams.add(stream);
     // The handler runs with its task in callerTask, so that close() called
-    // from it knows not to wait for it.
-    const slot: { task?: Promise<void> } = {};
-    const task = callerTask.run(
-      slot,
-      () => this.#serve(stream, conn.remoteAddr, tls),
-    );
-    slot.task = task;
+    // from it knows not to wait for it. The task is known (and counted)
+    // before the handler runs: it may call close() before its first await.
+    const { promise: task, resolve } = Promise.withResolvers<void>();
     this.#tasks.add(task);
     task.then(() => {
       this.#tasks.delete(task);
       this.#closers.delete(task);
     });
+    callerTask.run(task, () => this.#serve(stream, conn.remoteAddr, tls))
+      .then(resolve, (err) => {
+        reportCallbackError(err, "TCPServer connection"); // a bug of ours
+        resolve();
+      });
   }
 
   async #serve(
@@ -777,7 +778,7 @@ export class TCPServer {
 }
 
 // The task of the handler running, for close() called from inside one.
-const callerTask = new AsyncLocalStorage<{ task?: Promise<void> }>();
+const callerTask = new AsyncLocalStorage<Promise<void>>();
 
 function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
   return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";

@@ -817,6 +817,37 @@ Deno.test("TCPServer.close() called from inside a handler", async (t) => {
     },
   );
 
+  await t.step("before the handler's first await", async () => {
+    for (const sync of [true, false]) {
+      let returned = false;
+      const entered = Promise.withResolvers<void>();
+      const server: TCPServer = new TCPServer({
+        handler: sync
+          ? () => {
+            entered.resolve();
+            return server.close();
+          }
+          : async () => {
+            entered.resolve();
+            await server.close({ timeout: 0 });
+            returned = true;
+          },
+      });
+      const { port } = server.listen(0, HOST);
+      const client = await connect(port);
+      await entered.promise;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        server.close({ timeout: 100 }).then(() => "closed"),
+        new Promise((resolve) => timer = setTimeout(resolve, 3000, "hung")),
+      ]);
+      clearTimeout(timer);
+      assert.equal(outcome, "closed", sync ? "sync handler" : "async handler");
+      assert.equal(returned, !sync);
+      client.close();
+    }
+  });
+
   await t.step("two handlers calling it both get through", async () => {
     const { log, server, clients } = await run(["stop", "stop"]);
     await server.close();
