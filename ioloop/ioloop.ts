@@ -1,5 +1,6 @@
 // Copyright the squall authors. MIT license.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { chainFuture } from "../concurrent/chain_future.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
 import type { Executor } from "../concurrent/executor.ts";
@@ -61,6 +62,12 @@ export interface RunSyncOptions {
    */
   timeout?: number;
 }
+
+// Runs a function in the async context this module was loaded in. The
+// loop's host timer, callback batch and poller serve every caller, so the
+// callbacks they run must not inherit the AsyncLocalStorage context of
+// whichever code happened to arm them (say, one TCPServer handler).
+const outside = AsyncLocalStorage.snapshot();
 
 /** Longest delay `setTimeout` takes without overflowing. */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -249,8 +256,8 @@ export class IOLoop {
   }
 
   // A closed loop is never current. close() forgets the current loop, but
-  // one closed while another ran can come back when that one stops (or be
-  // installed after closing): forget it here, so current() acts as if there
+  // one closed while another ran can come back when that one stops: forget
+  // it here, so current() acts as if there
   // were none, as Tornado's close() does by unregistering the loop.
   static #liveCurrent(): IOLoop | null {
     if (currentLoop !== null && currentLoop.#closed) currentLoop = null;
@@ -809,7 +816,7 @@ export class IOLoop {
       throw new Error(`Cannot watch fd ${n}: it is already registered`);
     }
     const poller = this.#poller ??= new Poller(
-      (ready, ev) => this.#dispatch(ready, ev),
+      (ready, ev) => outside(() => this.#dispatch(ready, ev)),
       (err) => this.#report(err, "IOLoop poller"),
     );
     if (!poller.isOpen(n)) {
@@ -1087,7 +1094,7 @@ export class IOLoop {
         ? cb as AnyFunction
         : new BoundCall(cb as AnyFunction, args),
     );
-    this.#immediate ??= setImmediate(this.#runCallbacks);
+    this.#immediate ??= setImmediate(this.#runCallbacksOutside);
   }
 
   /**
@@ -1292,6 +1299,8 @@ export class IOLoop {
     this.#executor = executor;
   }
 
+  #runCallbacksOutside = (): void => outside(this.#runCallbacks);
+
   #runCallbacks = (): void => {
     this.#immediate = null;
     const batch = this.#queue;
@@ -1362,7 +1371,7 @@ export class IOLoop {
       Math.max(0, Math.ceil(deadline - this.#time())),
     );
     this.#armedAt = deadline;
-    this.#timer = setTimeout(this.#onTimer, delay);
+    this.#timer = setTimeout(this.#onTimerOutside, delay);
   }
 
   #disarm(): void {
@@ -1372,6 +1381,8 @@ export class IOLoop {
     }
     this.#armedAt = Infinity;
   }
+
+  #onTimerOutside = (): void => outside(this.#onTimer);
 
   #onTimer = (): void => {
     this.#timer = null;

@@ -57,7 +57,7 @@ export interface StreamOptions {
   /**
    * The most bytes queued for writing, not counting the ones already
    * handed to the connection (as Tornado counts only what the kernel has
-   * not taken): the stream holds at most twice this. A `write()` that
+   * not taken): the stream holds about twice this at most. A `write()` that
    * would queue more fails with `StreamBufferFullError`; the stream stays
    * usable.
    *
@@ -448,8 +448,9 @@ export abstract class BaseIOStream
    * Reads exactly `n` bytes (with `partial`, between 1 and `n` as soon as
    * any are available). Without `partial` or a streaming callback, all `n`
    * bytes must fit in the buffer: when `n` is larger than `maxBufferSize`
-   * the read rejects at once with `UnsatisfiableReadError`, and the stream
-   * stays open with nothing consumed.
+   * (and than what is already buffered) the read rejects at once with
+   * `UnsatisfiableReadError`, and the stream stays open with nothing
+   * consumed.
    *
    * @param n How many bytes to read.
    * @param options `partial` and `streamingCallback`; `timeout` and `signal` give up

@@ -76,6 +76,8 @@ export class PipeIOStream extends BaseIOStream {
    *
    * @param pipe A readable, a writable, or `{ readable, writable }`.
    * @param options Buffer limits.
+   * @throws {TypeError} When `pipe` holds no stream end, or an end is
+   * locked (then neither end is taken).
    */
   constructor(
     pipe:

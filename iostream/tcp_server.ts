@@ -538,9 +538,11 @@ export class TCPServer {
    *
    * TLS clients still in their handshake are closed at once: no handler
    * runs for them, so there is nothing to wait for. Called from inside a
-   * handler (say, on a "shutdown" command), `close()` waits for every
-   * handler but the ones that called it, which are waiting for it; their
-   * streams are closed like the others when the grace period ends.
+   * handler (say, on a "shutdown" command), or from work that handler
+   * started (its promises and timers, but not IOLoop callbacks), `close()`
+   * waits for every handler but that one, which is waiting for it. Its
+   * stream is closed like the others when the grace period ends: reply
+   * before calling `close()`.
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and

@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import FakeTimers from "@sinonjs/fake-timers";
 import { DummyExecutor } from "../concurrent/dummy_executor.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
@@ -788,4 +789,23 @@ Deno.test("IOLoop.close() inside a timeout callback drops the rest of its round"
   await clock.tickAsync(10);
   assert.deepEqual(seen, ["first"]);
   assert.equal(clock.countTimers(), 0);
+});
+
+Deno.test("IOLoop callbacks do not inherit the async context of whoever armed the loop", async () => {
+  const store = new AsyncLocalStorage<string>();
+  const loop = new IOLoop({ makeCurrent: false });
+  const seen: Array<string | undefined> = [];
+  const done = Promise.withResolvers<void>();
+  // The first timeout and the first callback arm the loop's host timer and
+  // callback batch from inside a context; the later ones come from outside.
+  store.run("armed inside", () => {
+    loop.callLater(20, () => {});
+    loop.addCallback(() => {});
+  });
+  loop.callLater(5, () => seen.push(store.getStore()));
+  loop.addCallback(() => seen.push(store.getStore()));
+  loop.callLater(30, () => done.resolve());
+  await done.promise;
+  assert.deepEqual(seen, [undefined, undefined]);
+  loop.close();
 });
