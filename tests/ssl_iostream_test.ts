@@ -59,7 +59,11 @@ const tlsPair: PairFactory = async (options = {}) => {
 
 streamSuite("SSLIOStream", tlsPair);
 
-Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides", async () => {
+// A client that asked for "echo/1" and the server's stream over it, whose
+// handshake nobody has awaited yet.
+async function alpnPair(): Promise<
+  { client: SSLIOStream; server: SSLIOStream }
+> {
   using listener = listenTls(["h2", "echo/1"]);
   const accepting = listener.accept();
   const client = await SSLIOStream.connect({
@@ -68,7 +72,11 @@ Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides
     caCerts: [CA],
     alpnProtocols: ["echo/1"],
   });
-  const server = new SSLIOStream(await accepting);
+  return { client, server: new SSLIOStream(await accepting) };
+}
+
+Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides", async () => {
+  const { client, server } = await alpnPair();
   assert.equal(server.alpnProtocol, null);
   assert.equal(await server.waitForHandshake(), server);
   assert.equal(server.alpnProtocol, "echo/1");
@@ -79,19 +87,8 @@ Deno.test("SSLIOStream: waitForHandshake() resolves with ALPN info on both sides
 });
 
 Deno.test("SSLIOStream.alpnProtocol is known once a read or write completed the handshake", async (t) => {
-  async function pair() {
-    using listener = listenTls(["h2", "echo/1"]);
-    const accepting = listener.accept();
-    const client = await SSLIOStream.connect({
-      hostname: "127.0.0.1",
-      port: listener.addr.port,
-      caCerts: [CA],
-      alpnProtocols: ["echo/1"],
-    });
-    return { client, server: new SSLIOStream(await accepting) };
-  }
   await t.step("a read", async () => {
-    const { client, server } = await pair();
+    const { client, server } = await alpnPair();
     await client.write("hi\n");
     assert.equal(
       new TextDecoder().decode(await server.readUntil("\n")),
@@ -102,7 +99,7 @@ Deno.test("SSLIOStream.alpnProtocol is known once a read or write completed the 
     server.close();
   });
   await t.step("a write", async () => {
-    const { client, server } = await pair();
+    const { client, server } = await alpnPair();
     await server.write("hi\n");
     assert.equal(server.alpnProtocol, "echo/1");
     await client.readUntil("\n");
