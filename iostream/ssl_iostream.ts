@@ -4,7 +4,12 @@ import type { StreamOptions } from "./base_iostream.ts";
 import { StreamClosedError } from "./errors.ts";
 import { IOStream, type StreamConnectOptions } from "./iostream.ts";
 import type { WaitOptions } from "../locks/types.ts";
-import { giveUpOnMaking, giveUpWaiting, wantsGiveUp } from "./_give_up.ts";
+import {
+  type GiveUp,
+  giveUpOnMaking,
+  giveUpWaiting,
+  readGiveUp,
+} from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
 import { streamLimits } from "./_options.ts";
 
@@ -253,9 +258,9 @@ export class SSLIOStream extends IOStream {
    * ```
    */
   waitForHandshake(options?: WaitOptions): Promise<SSLIOStream> {
-    let giveUp: boolean;
+    let giveUp: GiveUp | undefined;
     try {
-      giveUp = wantsGiveUp(options, "a handshake");
+      giveUp = readGiveUp(options, "a handshake");
     } catch (err) {
       return rejected(err);
     }
@@ -279,9 +284,9 @@ export class SSLIOStream extends IOStream {
           ),
       );
     }
-    if (!giveUp) return this.#handshake;
+    if (giveUp === undefined) return this.#handshake;
     return quiet(
-      giveUpWaiting(this.#handshake, options!, "waitForHandshake()"),
+      giveUpWaiting(this.#handshake, giveUp, "waitForHandshake()"),
     );
   }
 

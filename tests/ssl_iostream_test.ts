@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
 import { TimeoutError } from "../concurrent/mod.ts";
 import { StuckListener } from "./_libc.ts";
+import { assertWaitReadsOptionsOnce } from "./_fickle_options.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const dir = new URL("./testdata/", import.meta.url);
@@ -456,4 +457,19 @@ Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
   server.close();
   listener.close();
   await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("SSLIOStream.waitForHandshake() reads each option once and waits on the values it read", async () => {
+  using listener = listenTls();
+  const { tcp, server } = await silentClient(listener);
+  using _server = server;
+  using _tcp = tcp;
+  await assertWaitReadsOptionsOnce(
+    (options) => server.waitForHandshake(options),
+    (waiting) =>
+      assert.rejects(waiting, {
+        name: "TimeoutError",
+        message: "waitForHandshake() timed out after 5 ms",
+      }),
+  );
 });
