@@ -11,7 +11,7 @@ import {
   readGiveUp,
 } from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
-import { streamLimits } from "./_options.ts";
+import { ownStreamOptions } from "./_options.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -127,8 +127,8 @@ export class SSLIOStream extends IOStream {
       | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem),
     options: StreamConnectOptions = {},
   ): Promise<SSLIOStream> {
-    streamLimits(options); // bad options fail before connecting
-    const { timeout: _t, signal: _s, ...limits } = options;
+    // Bad options fail before connecting; each is read once.
+    const limits = ownStreamOptions(options);
     return await giveUpOnMaking(
       options,
       "a connect",

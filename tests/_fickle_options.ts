@@ -1,6 +1,7 @@
 // Options objects that change their mind, for the tests that a call reads
 // each option once and uses the value it read.
 import assert from "node:assert/strict";
+import type { StreamConnectOptions } from "../iostream/mod.ts";
 import { isPending } from "./_wait_helpers.ts";
 
 /**
@@ -33,6 +34,32 @@ export function fickleOptions<T extends object>(
   };
 }
 
+/** Throws: for a later read that must not happen. */
+export function readTwice(): never {
+  throw new Error("read twice");
+}
+
+/**
+ * Connect options first read as a 10 s timeout, a signal nobody aborts and
+ * `maxBufferSize: 64`; any second read of any of them throws.
+ */
+export function fickleConnectOptions(): {
+  options: StreamConnectOptions;
+  overRead: () => string[];
+} {
+  return fickleOptions<StreamConnectOptions>({
+    timeout: 10_000,
+    signal: new AbortController().signal,
+    maxBufferSize: 64,
+  }, {
+    timeout: readTwice,
+    signal: readTwice,
+    maxBufferSize: readTwice,
+    readChunkSize: readTwice,
+    maxWriteBufferSize: readTwice,
+  });
+}
+
 /** The `timeout` and `signal` of a call that waits. */
 export interface Limits {
   timeout?: number;
@@ -55,9 +82,6 @@ export async function assertWaitReadsOptionsOnce<O extends Limits>(
     later: {},
   },
 ): Promise<void> {
-  const readTwice = (): never => {
-    throw new Error("read twice");
-  };
   const fickle = (first: Limits, later: Record<string, () => unknown>) =>
     fickleOptions<O>(
       { ...more.first, ...first } as O,
