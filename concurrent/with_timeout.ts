@@ -147,12 +147,16 @@ function quietClasses(value: unknown): readonly ErrorClass[] | TypeError {
         `an array of them, got ${describe(value)}`,
     );
   }
-  // findIndex, unlike some(), also visits holes.
-  const bad = value.findIndex((entry) => !isClass(entry));
-  if (bad === -1) return [...value]; // a copy the caller cannot change later
+  // Each entry read once (holes too, as undefined): the copy checked is the
+  // copy kept, and the caller cannot change it later.
+  const length = value.length;
+  const classes: unknown[] = new Array(length);
+  for (let i = 0; i < length; i++) classes[i] = value[i];
+  const bad = classes.findIndex((entry) => !isClass(entry));
+  if (bad === -1) return classes as ErrorClass[];
   return new TypeError(
     `Cannot use withTimeout: quietExceptions[${bad}] must be an error ` +
-      `class, got ${describe(value[bad])}`,
+      `class, got ${describe(classes[bad])}`,
   );
 }
 

@@ -18,20 +18,33 @@ export interface GiveUpOptions {
 }
 
 /**
- * Whether `options` ask to give up at all. Throws `TypeError`/`RangeError`
- * for bad values, and an aborted signal's reason: nothing is started then.
- * `what` names the wait in messages ("a read", "a connect").
+ * The timeout and signal of a wait that can give up, as
+ * {@linkcode readGiveUp} read them: a record of our own, so reading it again
+ * runs no user code and sees no other values.
  */
-export function wantsGiveUp(
+export interface GiveUp {
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Reads `options` once and says how the wait gives up: `undefined` when it
+ * does not (no timeout, no signal), else the values read, which every later
+ * step uses instead of `options` (a getter could return something else on
+ * a second read). Throws `TypeError`/`RangeError` for bad values, and an
+ * aborted signal's reason: nothing is started then. `what` names the wait
+ * in messages ("a read", "a connect").
+ */
+export function readGiveUp(
   options: GiveUpOptions | undefined,
   what: string,
-): boolean {
-  if (options === undefined) return false;
+): GiveUp | undefined {
+  if (options === undefined) return undefined;
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Options must be an object, got ${typeName(options)}`);
   }
   const { timeout, signal } = options;
-  if (timeout === undefined && signal === undefined) return false;
+  if (timeout === undefined && signal === undefined) return undefined;
   if (timeout !== undefined) {
     const bad = checkDelay(timeout, `${what} timeout`);
     if (bad !== undefined) throw bad;
@@ -44,7 +57,7 @@ export function wantsGiveUp(
     }
     if (signal.aborted) throw signal.reason;
   }
-  return true;
+  return { timeout, signal };
 }
 
 /**
@@ -55,12 +68,12 @@ export function wantsGiveUp(
  * `giveUp` must ignore calls after the wait ended.
  */
 export function armGiveUp(
-  options: GiveUpOptions,
+  limits: GiveUp,
   name: string,
   giveUp: (reason: unknown) => void,
   settled: Promise<unknown>,
 ): void {
-  const { timeout, signal } = options;
+  const { timeout, signal } = limits;
   const expire = (): void =>
     giveUp(new TimeoutError(`${name} timed out after ${timeout} ms`));
   if (signal?.aborted) {
@@ -84,19 +97,19 @@ export function armGiveUp(
 }
 
 /**
- * Settles as `wait` does, unless `options` give up first: then it rejects
- * with the reason (and calls `onGiveUp` with it) while `wait` goes on, its
- * outcome dropped. Call only when {@linkcode wantsGiveUp} said yes.
+ * Settles as `wait` does, unless `limits` (from {@linkcode readGiveUp}) give
+ * up first: then it rejects with the reason (and calls `onGiveUp` with it)
+ * while `wait` goes on, its outcome dropped.
  */
 export function giveUpWaiting<T>(
   wait: Promise<T>,
-  options: GiveUpOptions,
+  limits: GiveUp,
   name: string,
   onGiveUp?: (reason: unknown) => void,
 ): Promise<T> {
   const { promise, resolve, reject } = Promise.withResolvers<T>();
   let over = false;
-  armGiveUp(options, name, (reason) => {
+  armGiveUp(limits, name, (reason) => {
     if (over) return;
     over = true;
     onGiveUp?.(reason);
@@ -121,7 +134,7 @@ export function giveUpWaiting<T>(
  * the reason and `attempt`'s signal is aborted with it, so the attempt can
  * stop what it started; whatever it still makes afterwards is closed on
  * arrival, and a failure it reports afterwards is dropped. Giving up at
- * once starts nothing. Rejects with what {@linkcode wantsGiveUp} (given
+ * once starts nothing. Rejects with what {@linkcode readGiveUp} (given
  * `what`) throws, and with what `attempt` throws.
  */
 export function giveUpOnMaking<T extends { close(): void }>(
@@ -130,8 +143,10 @@ export function giveUpOnMaking<T extends { close(): void }>(
   name: string,
   attempt: (signal?: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  let limits: GiveUp | undefined;
   try {
-    if (!wantsGiveUp(options, what)) return attempt();
+    limits = readGiveUp(options, what);
+    if (limits === undefined) return attempt();
   } catch (err) {
     return Promise.reject(err);
   }
@@ -139,7 +154,7 @@ export function giveUpOnMaking<T extends { close(): void }>(
   const made = Promise.withResolvers<T>();
   const result = giveUpWaiting(
     made.promise,
-    options,
+    limits,
     name,
     (reason) => controller.abort(reason),
   );

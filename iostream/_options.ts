@@ -81,3 +81,18 @@ export function streamLimits(options: StreamOptions): StreamLimits {
     ) ?? -1,
   };
 }
+
+/**
+ * Reads and checks `options` as {@linkcode streamLimits} does, and gives
+ * the limits back as {@linkcode StreamOptions} of our own: what is kept to
+ * make a stream later (once connected, or at `startTls`), so that none of
+ * the caller's getters is read again.
+ */
+export function ownStreamOptions(options: StreamOptions): StreamOptions {
+  const { maxBufferSize, readChunkSize, maxWriteBufferSize } = streamLimits(
+    options,
+  );
+  return maxWriteBufferSize < 0
+    ? { maxBufferSize, readChunkSize }
+    : { maxBufferSize, readChunkSize, maxWriteBufferSize };
+}

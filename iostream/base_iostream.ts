@@ -1,7 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { reportCallbackError } from "../ioloop/_report.ts";
-import { armGiveUp, wantsGiveUp } from "./_give_up.ts";
+import { armGiveUp, type GiveUp, readGiveUp } from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
 import {
   checkSize,
@@ -475,9 +475,9 @@ export abstract class BaseIOStream
   readBytes(n: number, options?: ReadBytesOptions): Promise<Uint8Array> {
     let partial: boolean;
     let cb: ((chunk: Uint8Array) => void) | null;
-    let wait: boolean;
+    let wait: GiveUp | undefined;
     try {
-      wait = wantsGiveUp(options, "a read");
+      wait = readGiveUp(options, "a read");
       partial = options?.partial === true;
       cb = streamingCallbackOf(options);
       checkSize("n", n, 0);
@@ -506,7 +506,7 @@ export abstract class BaseIOStream
       if (pos >= 0) return this.#takeNow(pos);
     }
     const read = this.#startRead<Uint8Array>();
-    return wait ? this.#giveUpOn(read, options!) : read;
+    return wait ? this.#giveUpOn(read, wait) : read;
   }
 
   /**
@@ -536,13 +536,19 @@ export abstract class BaseIOStream
     delimiter: Uint8Array | string,
     options?: ReadUntilOptions,
   ): Promise<Uint8Array> {
+    // Each option is read once, here: the fast path below and the checks
+    // after it see the same values.
+    let wait: GiveUp | undefined;
+    let maxBytes: unknown;
+    try {
+      wait = readGiveUp(options, "a read");
+      maxBytes = options?.maxBytes;
+    } catch (err) {
+      return rejected(err);
+    }
     if (
       delimiter === this.#lastDelimText && this.#lastDelimByte >= 0 &&
-      this.#rKind === NONE &&
-      (options === undefined ||
-        (typeof options === "object" && options !== null &&
-          options.maxBytes === undefined && options.timeout === undefined &&
-          options.signal === undefined))
+      this.#rKind === NONE && wait === undefined && maxBytes === undefined
     ) {
       // The usual line read: the same one-byte delimiter as last time, no
       // limit, and a whole line in the first buffered chunk.
@@ -554,9 +560,7 @@ export abstract class BaseIOStream
     }
     let delim: Uint8Array;
     let max: number | undefined;
-    let wait: boolean;
     try {
-      wait = wantsGiveUp(options, "a read");
       if (typeof delimiter === "string") {
         // Line protocols pass the same string every time: encode it once.
         if (delimiter !== this.#lastDelimText) {
@@ -578,7 +582,7 @@ export abstract class BaseIOStream
       if (delim.length === 0) {
         throw new TypeError("Delimiter must not be empty");
       }
-      max = optionalSize("maxBytes", options?.maxBytes, 0);
+      max = optionalSize("maxBytes", maxBytes, 0);
       this.#checkNotReading();
     } catch (err) {
       return rejected(err);
@@ -597,7 +601,7 @@ export abstract class BaseIOStream
     }
     if (pos >= 0) return this.#takeNow(pos);
     const read = this.#startRead<Uint8Array>();
-    return wait ? this.#giveUpOn(read, options!) : read;
+    return wait ? this.#giveUpOn(read, wait) : read;
   }
 
   /**
@@ -634,9 +638,9 @@ export abstract class BaseIOStream
     options: ReadUntilOptions = {},
   ): Promise<Uint8Array> {
     let max: number | undefined;
-    let wait: boolean;
+    let wait: GiveUp | undefined;
     try {
-      wait = wantsGiveUp(options, "a read");
+      wait = readGiveUp(options, "a read");
       if (!(regex instanceof RegExp)) {
         throw new TypeError(`Pattern must be a RegExp, got ${typeName(regex)}`);
       }
@@ -651,7 +655,7 @@ export abstract class BaseIOStream
       ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""))
       : regex;
     const read = this.#startRead<Uint8Array>();
-    return wait ? this.#giveUpOn(read, options) : read;
+    return wait ? this.#giveUpOn(read, wait) : read;
   }
 
   /**
@@ -687,9 +691,9 @@ export abstract class BaseIOStream
    * ```
    */
   readInto(buffer: Uint8Array, options: ReadIntoOptions = {}): Promise<number> {
-    let wait: boolean;
+    let wait: GiveUp | undefined;
     try {
-      wait = wantsGiveUp(options, "a read");
+      wait = readGiveUp(options, "a read");
       if (!(buffer instanceof Uint8Array)) {
         throw new TypeError(
           `Buffer must be a Uint8Array, got ${typeName(buffer)}`,
@@ -705,9 +709,9 @@ export abstract class BaseIOStream
     this.#rPartial = options.partial === true;
     // A read that may give up must be able to give its bytes back: they
     // come through the buffer, never straight from the transport.
-    this.#rIntoDirect = !wait;
+    this.#rIntoDirect = wait === undefined;
     const read = this.#startRead<number>();
-    return wait ? this.#giveUpOn(read, options) : read;
+    return wait ? this.#giveUpOn(read, wait) : read;
   }
 
   /**
@@ -734,10 +738,10 @@ export abstract class BaseIOStream
    * ```
    */
   readUntilClose(options: ReadUntilCloseOptions = {}): Promise<Uint8Array> {
-    let wait: boolean;
+    let wait: GiveUp | undefined;
     let cb: ((chunk: Uint8Array) => void) | null;
     try {
-      wait = wantsGiveUp(options, "a read");
+      wait = readGiveUp(options, "a read");
       cb = streamingCallbackOf(options);
       this.#checkNotReading();
     } catch (err) {
@@ -746,7 +750,7 @@ export abstract class BaseIOStream
     this.#rKind = CLOSE;
     this.#rCb = cb;
     const read = this.#startRead<Uint8Array>();
-    return wait ? this.#giveUpOn(read, options) : read;
+    return wait ? this.#giveUpOn(read, wait) : read;
   }
 
   /**
@@ -896,11 +900,11 @@ export abstract class BaseIOStream
     );
   }
 
-  // Lets the read just started give up on its options' timeout or signal
-  // (both already checked) while it waits. Giving up consumes nothing: a
-  // readInto() puts back the bytes it had copied over.
-  #giveUpOn<T>(read: Promise<T>, options: ReadWaitOptions): Promise<T> {
-    const { signal } = options;
+  // Lets the read just started give up on the timeout or signal its options
+  // gave (read and checked once) while it waits. Giving up consumes
+  // nothing: a readInto() puts back the bytes it had copied over.
+  #giveUpOn<T>(read: Promise<T>, limits: GiveUp): Promise<T> {
+    const { signal } = limits;
     const resolve = this.#rResolve;
     if (resolve === null) {
       // Served, or failed, at once; but a streaming callback may have
@@ -918,7 +922,7 @@ export abstract class BaseIOStream
       this.#clearRead();
       reject(reason);
     };
-    armGiveUp(options, READ_NAMES[kind]!, giveUp, read);
+    armGiveUp(limits, READ_NAMES[kind]!, giveUp, read);
     return read;
   }
 

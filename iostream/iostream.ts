@@ -2,7 +2,7 @@
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { giveUpOnMaking } from "./_give_up.ts";
-import { streamLimits } from "./_options.ts";
+import { ownStreamOptions } from "./_options.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
 /**
@@ -127,9 +127,11 @@ export class IOStream extends BaseIOStream {
    * @param options Buffer limits.
    */
   constructor(conn: Deno.Conn, options: StreamOptions = {}) {
-    super(options);
+    // Read once: startTls() makes its stream from this copy.
+    const own = ownStreamOptions(options);
+    super(own);
     this.#conn = conn;
-    this.#options = options;
+    this.#options = own;
     this.setNodelay(true);
   }
 
@@ -183,11 +185,11 @@ export class IOStream extends BaseIOStream {
       | Deno.UnixAddr,
     options: StreamConnectOptions = {},
   ): Promise<IOStream> {
-    streamLimits(options); // bad options fail before connecting
+    // Bad options fail before connecting; each is read once.
+    const limits = ownStreamOptions(options);
     if (addr.transport === "udp") {
       throw new TypeError("Cannot connect a stream over UDP");
     }
-    const { timeout: _t, signal: _s, ...limits } = options;
     return await giveUpOnMaking(
       options,
       "a connect",

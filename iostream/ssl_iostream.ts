@@ -4,9 +4,14 @@ import type { StreamOptions } from "./base_iostream.ts";
 import { StreamClosedError } from "./errors.ts";
 import { IOStream, type StreamConnectOptions } from "./iostream.ts";
 import type { WaitOptions } from "../locks/types.ts";
-import { giveUpOnMaking, giveUpWaiting, wantsGiveUp } from "./_give_up.ts";
+import {
+  type GiveUp,
+  giveUpOnMaking,
+  giveUpWaiting,
+  readGiveUp,
+} from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
-import { streamLimits } from "./_options.ts";
+import { ownStreamOptions } from "./_options.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -122,8 +127,8 @@ export class SSLIOStream extends IOStream {
       | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem),
     options: StreamConnectOptions = {},
   ): Promise<SSLIOStream> {
-    streamLimits(options); // bad options fail before connecting
-    const { timeout: _t, signal: _s, ...limits } = options;
+    // Bad options fail before connecting; each is read once.
+    const limits = ownStreamOptions(options);
     return await giveUpOnMaking(
       options,
       "a connect",
@@ -253,9 +258,9 @@ export class SSLIOStream extends IOStream {
    * ```
    */
   waitForHandshake(options?: WaitOptions): Promise<SSLIOStream> {
-    let giveUp: boolean;
+    let giveUp: GiveUp | undefined;
     try {
-      giveUp = wantsGiveUp(options, "a handshake");
+      giveUp = readGiveUp(options, "a handshake");
     } catch (err) {
       return rejected(err);
     }
@@ -279,9 +284,9 @@ export class SSLIOStream extends IOStream {
           ),
       );
     }
-    if (!giveUp) return this.#handshake;
+    if (giveUp === undefined) return this.#handshake;
     return quiet(
-      giveUpWaiting(this.#handshake, options!, "waitForHandshake()"),
+      giveUpWaiting(this.#handshake, giveUp, "waitForHandshake()"),
     );
   }
 

@@ -357,7 +357,8 @@ export class TCPServer {
   }
 
   #open(options: TCPServerListenOptions): Deno.Listener {
-    const { port = 0, hostname, path, reusePort = false } = options;
+    // Each option read once: a getter could give another value later.
+    const { port: givenPort, hostname, path, reusePort = false } = options;
     if (path !== undefined) {
       if (typeof path !== "string" || path === "") {
         throw new TypeError(
@@ -366,7 +367,7 @@ export class TCPServer {
           }`,
         );
       }
-      if (options.port !== undefined || hostname !== undefined || reusePort) {
+      if (givenPort !== undefined || hostname !== undefined || reusePort) {
         throw new TypeError(
           "Cannot listen: path excludes port, hostname and reusePort",
         );
@@ -379,6 +380,7 @@ export class TCPServer {
       removeStaleSocket(path);
       return Deno.listen({ transport: "unix", path });
     }
+    const port = givenPort === undefined ? 0 : givenPort;
     if (typeof port !== "number" || !Number.isInteger(port)) {
       throw new TypeError(
         `Cannot listen: port must be an integer, got ${typeName(port)}`,
@@ -572,8 +574,9 @@ export class TCPServer {
    * ```
    */
   close(options: TCPServerCloseOptions = {}): Promise<void> {
+    let limits: TCPServerCloseOptions;
     try {
-      validateCloseOptions(options);
+      limits = readCloseOptions(options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -585,7 +588,7 @@ export class TCPServer {
       this.#closerJoined = Promise.withResolvers();
     }
     this.#closing ??= this.#shutdown();
-    this.#limitGrace(options);
+    this.#limitGrace(limits);
     if (fromHandler) return this.#closing;
     return this.#settled ??= this.#closing.then(() => this.#allTasks());
   }
@@ -625,8 +628,8 @@ export class TCPServer {
     while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
   }
 
-  // Bounds the grace period by this call's timeout and signal; the first
-  // limit reached, of any close() call, ends it.
+  // Bounds the grace period by this call's timeout and signal (as read by
+  // readCloseOptions); the first limit reached, of any close() call, ends it.
   #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
     if (this.#graceOver) return;
     const end = () => this.#graceEnd.resolve();
@@ -823,7 +826,11 @@ function formatAddr(addr: Deno.Addr): string {
   return "path" in addr ? `${addr.transport}:${addr.path ?? ""}` : "peer";
 }
 
-function validateCloseOptions(options: TCPServerCloseOptions): void {
+// Reads the options of close() once and checks them; the values read are
+// what the call uses (a getter could give others on a second read).
+function readCloseOptions(
+  options: TCPServerCloseOptions,
+): TCPServerCloseOptions {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(
       `Cannot close TCPServer: options must be an object, got ${
@@ -853,4 +860,8 @@ function validateCloseOptions(options: TCPServerCloseOptions): void {
       }`,
     );
   }
+  const limits: TCPServerCloseOptions = {};
+  if (timeout !== undefined) limits.timeout = timeout;
+  if (signal !== undefined) limits.signal = signal;
+  return limits;
 }

@@ -58,12 +58,27 @@ export function rejected<T = never>(reason: unknown): Promise<T> {
 }
 
 /**
- * Checks wait options before any work: bad options or an already aborted
- * signal give a (handled) rejected promise, good ones give `null`.
+ * Wait options as {@linkcode checkOptions} read them: a plain record of our
+ * own, so reading it again cannot run user code or see other values.
+ * `timeout` is absent or a number other than NaN; `signal` is absent or an
+ * AbortSignal that was not aborted when it was read.
+ */
+export type CheckedWait = Readonly<WaitOptions>;
+
+/** The checked options of a wait with no timeout and no signal. */
+export const NO_LIMIT: CheckedWait = Object.freeze({});
+
+/**
+ * Reads wait options once and checks them before any work. Bad options or
+ * an already aborted signal give a (handled) rejected promise; good ones
+ * give the values read, which every later step uses instead of `options`
+ * (a getter could return something else on a second read). No options, or
+ * none that limit the wait, give the shared {@linkcode NO_LIMIT}.
  */
 export function checkOptions<T = never>(
-  options: WaitOptions,
-): Promise<T> | null {
+  options: WaitOptions | undefined,
+): CheckedWait | Promise<T> {
+  if (options === undefined) return NO_LIMIT;
   if (typeof options !== "object" || options === null) {
     return rejected(
       new TypeError(
@@ -93,15 +108,20 @@ export function checkOptions<T = never>(
       return rejected(new RangeError(`Cannot wait: "timeout" is NaN`));
     }
   }
-  if (signal !== undefined) {
-    if (!(signal instanceof AbortSignal)) {
-      return rejected(
-        new TypeError(`Cannot wait: "signal" must be an AbortSignal`),
-      );
-    }
-    if (signal.aborted) return rejected(signal.reason);
+  if (signal === undefined) {
+    return timeout === undefined || timeout === Infinity
+      ? NO_LIMIT
+      : { timeout: timeout as number };
   }
-  return null;
+  if (!(signal instanceof AbortSignal)) {
+    return rejected(
+      new TypeError(`Cannot wait: "signal" must be an AbortSignal`),
+    );
+  }
+  if (signal.aborted) return rejected(signal.reason);
+  return timeout === undefined
+    ? { signal }
+    : { timeout: timeout as number, signal };
 }
 
 /** One pending wait. Fields are public to the list only. */
@@ -346,20 +366,13 @@ export class WaiterList<T> {
   }
 
   /**
-   * Queues a waiter at the tail and returns its promise. `options` must
-   * have passed {@linkcode checkOptions}; a non-positive timeout settles at
-   * once and queues nothing.
+   * Queues a waiter at the tail and returns its promise. `options` are
+   * what {@linkcode checkOptions} returned; a non-positive timeout settles
+   * at once and queues nothing.
    */
-  wait(options: WaitOptions | undefined, data?: unknown): Promise<T> {
-    let timeout = Infinity;
-    let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      if (options.timeout !== undefined) {
-        timeout = options.timeout;
-        if (timeout <= 0) return this.timedOut(Math.max(timeout, 0));
-      }
-      signal = options.signal;
-    }
+  wait(options: CheckedWait = NO_LIMIT, data?: unknown): Promise<T> {
+    const { timeout = Infinity, signal } = options;
+    if (timeout <= 0) return this.timedOut(Math.max(timeout, 0));
     const waiter = new Waiter<T>(this, data);
     // Linked before anything else: arming the first timer of a `deno test`
     // process runs pending microtasks, i.e. user code that may release or

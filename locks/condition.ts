@@ -84,11 +84,9 @@ export class Condition {
    * ```
    */
   wait(options?: WaitOptions): Promise<boolean> {
-    if (options !== undefined) {
-      const bad = checkOptions<boolean>(options);
-      if (bad !== null) return bad;
-    }
-    return this.#waiters.wait(options);
+    const wait = checkOptions<boolean>(options);
+    if (wait instanceof Promise) return wait;
+    return this.#waiters.wait(wait);
   }
 
   /**

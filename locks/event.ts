@@ -127,11 +127,9 @@ export class Event {
    * ```
    */
   wait(options?: WaitOptions): Promise<boolean> {
-    if (options !== undefined) {
-      const bad = checkOptions<boolean>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<boolean>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#set) return TRUE;
-    return this.#waiters.wait(options);
+    return this.#waiters.wait(wait);
   }
 }

@@ -135,16 +135,14 @@ export class Lock {
    * ```
    */
   acquire(options?: WaitOptions): Promise<Releaser> {
-    if (options !== undefined) {
-      const bad = checkOptions<Releaser>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<Releaser>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#holder === null) {
       const releaser = new Lock.#Releaser(this);
       this.#holder = releaser;
       return Promise.resolve(releaser);
     }
-    return this.#waiters.wait(options);
+    return this.#waiters.wait(wait);
   }
 
   /**

@@ -157,15 +157,13 @@ export class Semaphore {
    * ```
    */
   acquire(options?: WaitOptions): Promise<Releaser> {
-    if (options !== undefined) {
-      const bad = checkOptions<Releaser>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<Releaser>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#value > 0) {
       this.#value--;
       return Promise.resolve(new PermitReleaser(this));
     }
-    return this.#waiters.wait(options);
+    return this.#waiters.wait(wait);
   }
 
   /**

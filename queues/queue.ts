@@ -210,16 +210,14 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   put(item: T, options?: WaitOptions): Promise<void> {
-    if (options !== undefined) {
-      const bad = checkOptions<void>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<void>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#getters.head !== null) {
       this.#unfinished++;
       this.#getters.grantFirst(item);
       return RESOLVED;
     }
-    if (this.full()) return this.#putters.wait(options, item);
+    if (this.full()) return this.#putters.wait(wait, item);
     try {
       this.#store.push(item);
     } catch (err) {
@@ -301,10 +299,8 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   get(options?: WaitOptions): Promise<T> {
-    if (options !== undefined) {
-      const bad = checkOptions<T>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<T>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#store.size > 0) {
       try {
         return Promise.resolve(this.#take());
@@ -312,7 +308,7 @@ export class Queue<T> implements AsyncIterable<T> {
         return rejected(err);
       }
     }
-    return this.#getters.wait(options);
+    return this.#getters.wait(wait);
   }
 
   /**
@@ -410,12 +406,10 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   join(options?: WaitOptions): Promise<void> {
-    if (options !== undefined) {
-      const bad = checkOptions<void>(options);
-      if (bad !== null) return bad;
-    }
+    const wait = checkOptions<void>(options);
+    if (wait instanceof Promise) return wait;
     if (this.#unfinished === 0) return RESOLVED;
-    return this.#joiners.wait(options);
+    return this.#joiners.wait(wait);
   }
 
   /**

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { giveUpOnMaking } from "../iostream/_give_up.ts";
+import { assertWaitReadsOptionsOnce } from "./_fickle_options.ts";
 
 class Thing {
   closed = 0;
@@ -123,4 +124,22 @@ Deno.test("giveUpOnMaking(): without a timeout or signal it runs the attempt wit
     }),
     { name: "RangeError", message: /a make timeout/ },
   );
+});
+
+Deno.test("giveUpOnMaking(): reads the timeout and signal once and gives up on the values read", async () => {
+  const seen: Array<AbortSignal | undefined> = [];
+  await assertWaitReadsOptionsOnce(
+    (options) =>
+      giveUpOnMaking(options, "a make", "make()", (signal) => {
+        seen.push(signal);
+        return new Promise<Thing>(() => {}); // never made
+      }),
+    (making) =>
+      assert.rejects(making, {
+        name: "TimeoutError",
+        message: "make() timed out after 5 ms",
+      }),
+  );
+  assert.equal(seen.length, 3);
+  assert.ok(seen.every((signal) => signal?.aborted), "each attempt was told");
 });

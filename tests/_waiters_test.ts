@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TimeoutError } from "../concurrent/errors.ts";
-import { checkOptions, WaiterList } from "../locks/_waiters.ts";
+import { checkOptions, NO_LIMIT, WaiterList } from "../locks/_waiters.ts";
 import {
   countingSignal,
   flush,
@@ -364,20 +364,28 @@ Deno.test("WaiterList: a waiter settled while its timer is armed keeps no timer"
   }
 });
 
-Deno.test("checkOptions: accepts good options and rejects bad ones without throwing", async () => {
-  assert.equal(checkOptions({}), null);
-  assert.equal(
-    checkOptions({ timeout: 5, signal: new AbortController().signal }),
-    null,
-  );
-  assert.equal(checkOptions({ timeout: Infinity }), null);
+Deno.test("checkOptions: returns the options it read and rejects bad ones without throwing", async () => {
+  assert.equal(checkOptions(undefined), NO_LIMIT);
+  assert.equal(checkOptions({}), NO_LIMIT);
+  assert.equal(checkOptions({ timeout: Infinity }), NO_LIMIT);
+  const signal = new AbortController().signal;
+  assert.deepEqual(checkOptions({ timeout: 5, signal }), {
+    timeout: 5,
+    signal,
+  });
+  assert.deepEqual(checkOptions({ timeout: -1 }), { timeout: -1 });
+  assert.deepEqual(checkOptions({ signal }), { signal });
   const reason = new Error("r");
   const aborted = checkOptions({ signal: AbortSignal.abort(reason) });
-  assert.ok(aborted);
+  assert.ok(aborted instanceof Promise);
   await assert.rejects(aborted, (e) => e === reason);
   // deno-lint-ignore no-explicit-any
-  await assert.rejects(checkOptions({ timeout: null as any })!, TypeError);
-  await assert.rejects(checkOptions({ timeout: NaN })!, RangeError);
+  const notNumber = checkOptions({ timeout: null as any });
+  assert.ok(notNumber instanceof Promise);
+  await assert.rejects(notNumber, TypeError);
+  const nan = checkOptions({ timeout: NaN });
+  assert.ok(nan instanceof Promise);
+  await assert.rejects(nan, RangeError);
 });
 
 Deno.test("WaiterList: negative timeouts settle at once like timeout 0", async () => {

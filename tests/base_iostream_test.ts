@@ -3,12 +3,18 @@
 import assert from "node:assert/strict";
 import {
   BaseIOStream,
+  type ReadBytesOptions,
+  type ReadUntilOptions,
   StreamClosedError,
   type StreamOptions,
   UnsatisfiableReadError,
 } from "../iostream/mod.ts";
 import { StreamBuffer } from "../iostream/_stream_buffer.ts";
 import { countUnhandledRejections, macrotask } from "./_capture.ts";
+import {
+  assertWaitReadsOptionsOnce,
+  fickleOptions,
+} from "./_fickle_options.ts";
 
 // A stream fed from a script of chunks, one chunk per transport read.
 class Scripted extends BaseIOStream {
@@ -488,5 +494,70 @@ Deno.test("maxWriteBufferSize does not count the bytes a transport write has in 
   await macrotask();
   stream.held[2]!.resolve(1024);
   await third;
+  stream.close();
+});
+
+Deno.test("every read reads each option once and waits on the values it read", async (t) => {
+  const stream = new Fed();
+  const rejectsAfter5ms = (what: string) => (waiting: Promise<unknown>) =>
+    assert.rejects(waiting, {
+      name: "TimeoutError",
+      message: `${what} timed out after 5 ms`,
+    });
+  const badLater = {
+    partial: () => "not a boolean",
+    streamingCallback: () => "not a function",
+    maxBytes: () => -1,
+  };
+  const reads: Array<
+    [string, (options: ReadBytesOptions & ReadUntilOptions) => Promise<unknown>]
+  > = [
+    ["readBytes()", (o) => stream.readBytes(3, o)],
+    ["readUntil()", (o) => stream.readUntil("\n", o)],
+    ["readUntilRegex()", (o) => stream.readUntilRegex(/\n/, o)],
+    ["readInto()", (o) => stream.readInto(new Uint8Array(3), o)],
+    ["readUntilClose()", (o) => stream.readUntilClose(o)],
+  ];
+  for (const [name, read] of reads) {
+    await t.step(name, async () => {
+      await assertWaitReadsOptionsOnce(read, rejectsAfter5ms(name), {
+        first: {},
+        later: badLater,
+      });
+      assert.equal(stream.reading(), false);
+    });
+  }
+  // Nothing was consumed, and the stream still reads.
+  stream.push(new TextEncoder().encode("ab\n"));
+  assert.deepEqual([...await stream.readUntil("\n")], [97, 98, 10]);
+  stream.close();
+});
+
+Deno.test("readUntil() reads each option once on its fast path too", async () => {
+  const stream = new Fed();
+  stream.push(new TextEncoder().encode("a\nb\nc\n"));
+  await stream.readUntil("\n"); // the next line is buffered: the fast path
+  // Limits the fast path cannot serve, first read as absent.
+  const limited = fickleOptions<ReadUntilOptions>({}, {
+    maxBytes: () => 0,
+    timeout: () => 0,
+    signal: () => AbortSignal.abort(),
+  });
+  assert.deepEqual([...await stream.readUntil("\n", limited.options)], [
+    98,
+    10,
+  ]);
+  assert.deepEqual(limited.overRead(), []);
+  // A getter that throws makes it reject, not throw.
+  const boom = new Error("getter");
+  const throwing = {
+    get maxBytes(): number {
+      throw boom;
+    },
+  };
+  let settled: Promise<unknown>;
+  assert.doesNotThrow(() => settled = stream.readUntil("\n", throwing));
+  await assert.rejects(settled!, (err) => err === boom);
+  assert.deepEqual([...await stream.readUntil("\n")], [99, 10]);
   stream.close();
 });

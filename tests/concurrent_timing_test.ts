@@ -306,14 +306,23 @@ Deno.test("withTimeout()", async (t) => {
   );
 
   await t.step(
-    "quietExceptions may be a single class, or list a bound class",
+    "quietExceptions may be a single class or list a bound class, and each entry is read once",
     async () => {
+      // An entry that is a class when checked and a number when read again:
+      // the class checked is the one kept.
+      let reads = 0;
+      const fickle: ErrorConstructor[] = [];
+      Object.defineProperty(fickle, 0, {
+        enumerable: true,
+        get: () => ++reads === 1 ? QuietError : 5,
+      });
       const cases: Array<
         [NonNullable<WithTimeoutOptions["quietExceptions"]>, Error]
       > = [
         [QuietError, new QuietError("quiet")],
         // A bound native class has no prototype property of its own.
         [[DOMException.bind(null)], new DOMException("quiet")],
+        [fickle, new QuietError("quiet")],
       ];
       for (const [quietExceptions, late] of cases) {
         const f = new Future<void>();
@@ -331,6 +340,7 @@ Deno.test("withTimeout()", async (t) => {
         assert.equal(unhandled, 0);
         assert.equal(logged.length, 0);
       }
+      assert.equal(reads, 1);
     },
   );
 

@@ -10,6 +10,7 @@ import {
 import { TimeoutError } from "../concurrent/mod.ts";
 import { StuckListener } from "./_libc.ts";
 import { countingSignal } from "./_wait_helpers.ts";
+import { fickleConnectOptions } from "./_fickle_options.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const tcpPair: PairFactory = async (options = {}) => {
@@ -430,4 +431,18 @@ Deno.test("IOStream: a using declaration closes the stream once, even if closed 
   }
   assert.equal(stream.closed(), true);
   assert.equal(stream.error, null);
+});
+
+Deno.test("IOStream.connect() reads each option once and connects with the values it read", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { options, overRead } = fickleConnectOptions();
+  const accepting = listener.accept();
+  using client = await IOStream.connect(listener.addr, options);
+  using server = new IOStream(await accepting);
+  assert.deepEqual(overRead(), []);
+  // The maxBufferSize read applies.
+  await server.write(new Uint8Array(100));
+  await assert.rejects(client.readBytes(100), {
+    name: "UnsatisfiableReadError",
+  });
 });

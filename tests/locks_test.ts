@@ -6,6 +6,7 @@ import {
   Lock,
   type Releaser,
   Semaphore,
+  type WaitOptions,
 } from "@squall/io/locks";
 import { TimeoutError } from "@squall/io/concurrent";
 import {
@@ -16,6 +17,7 @@ import {
   withFakeTime,
 } from "./_wait_helpers.ts";
 import { countUnhandledRejections } from "./_capture.ts";
+import { assertWaitReadsOptionsOnce } from "./_fickle_options.ts";
 
 /** Something with `acquire()`, for tests shared by Lock and Semaphore. */
 type Acquirable = {
@@ -680,4 +682,45 @@ Deno.test("an options getter that throws makes every wait method reject, not thr
   }
   assert.equal(lock.locked, false);
   assert.equal(semaphore.waiters, 0);
+});
+
+Deno.test("every wait method reads each option once and waits on the values it read", async (t) => {
+  const rejectsAfter5ms = (what: string) => (waiting: Promise<unknown>) =>
+    assert.rejects(waiting, {
+      name: "TimeoutError",
+      message: `${what} timed out after 5 ms`,
+    });
+  const resolvesFalse = async (waiting: Promise<unknown>) =>
+    assert.equal(await waiting, false);
+  // Each wait times out or is aborted, so these stay as they are.
+  const lock = new Lock();
+  await lock.acquire();
+  const condition = new Condition();
+  await condition.acquire();
+  const semaphore = new Semaphore(0);
+  const event = new Event();
+  const cases: Array<
+    [
+      string,
+      (options: WaitOptions) => Promise<unknown>,
+      (waiting: Promise<unknown>) => Promise<void>,
+    ]
+  > = [
+    ["Lock.acquire", (o) => lock.acquire(o), rejectsAfter5ms("Lock.acquire()")],
+    [
+      "Semaphore.acquire",
+      (o) => semaphore.acquire(o),
+      rejectsAfter5ms("Semaphore.acquire()"),
+    ],
+    ["Condition.wait", (o) => condition.wait(o), resolvesFalse],
+    [
+      "Condition.acquire",
+      (o) => condition.acquire(o),
+      rejectsAfter5ms("Lock.acquire()"),
+    ],
+    ["Event.wait", (o) => event.wait(o), resolvesFalse],
+  ];
+  for (const [name, start, expectTimeout] of cases) {
+    await t.step(name, () => assertWaitReadsOptionsOnce(start, expectTimeout));
+  }
 });

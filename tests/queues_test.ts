@@ -7,6 +7,7 @@ import {
   QueueFull,
 } from "@squall/io/queues";
 import { TimeoutError } from "@squall/io/concurrent";
+import type { WaitOptions } from "@squall/io/locks";
 import {
   countingSignal,
   flush,
@@ -16,6 +17,7 @@ import {
 } from "./_wait_helpers.ts";
 import { seededRandom } from "./_rng.ts";
 import { countUnhandledRejections } from "./_capture.ts";
+import { assertWaitReadsOptionsOnce } from "./_fickle_options.ts";
 
 Deno.test("Queue: validates maxsize", () => {
   assert.throws(() => new Queue(-1), RangeError);
@@ -712,4 +714,29 @@ Deno.test("Queue: an options getter that throws makes put, get and join reject, 
     await assert.rejects(p!, (err) => err === boom, name);
   }
   assert.equal(queue.qsize(), 0);
+});
+
+Deno.test("Queue: put, get and join read each option once and wait on the values they read", async (t) => {
+  const rejectsAfter5ms = (what: string) => (waiting: Promise<unknown>) =>
+    assert.rejects(waiting, {
+      name: "TimeoutError",
+      message: `${what} timed out after 5 ms`,
+    });
+  // Each wait times out or is aborted, so these stay as they are.
+  const empty = new Queue<number>();
+  const full = new Queue<number>(1);
+  full.putNowait(1);
+  const cases: Array<[string, (options: WaitOptions) => Promise<unknown>]> = [
+    ["get", (o) => empty.get(o)],
+    ["put", (o) => full.put(2, o)],
+    ["join", (o) => full.join(o)],
+  ];
+  for (const [name, start] of cases) {
+    await t.step(
+      name,
+      () =>
+        assertWaitReadsOptionsOnce(start, rejectsAfter5ms(`Queue.${name}()`)),
+    );
+  }
+  assert.deepEqual([full.qsize(), full.getNowait()], [1, 1]);
 });

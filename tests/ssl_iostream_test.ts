@@ -4,6 +4,10 @@ import assert from "node:assert/strict";
 import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
 import { TimeoutError } from "../concurrent/mod.ts";
 import { StuckListener } from "./_libc.ts";
+import {
+  assertWaitReadsOptionsOnce,
+  fickleConnectOptions,
+} from "./_fickle_options.ts";
 import { type PairFactory, streamSuite } from "./_stream_suite.ts";
 
 const dir = new URL("./testdata/", import.meta.url);
@@ -456,4 +460,53 @@ Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
   server.close();
   listener.close();
   await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("SSLIOStream.waitForHandshake() reads each option once and waits on the values it read", async () => {
+  using listener = listenTls();
+  const { tcp, server } = await silentClient(listener);
+  using _server = server;
+  using _tcp = tcp;
+  await assertWaitReadsOptionsOnce(
+    (options) => server.waitForHandshake(options),
+    (waiting) =>
+      assert.rejects(waiting, {
+        name: "TimeoutError",
+        message: "waitForHandshake() timed out after 5 ms",
+      }),
+  );
+});
+
+Deno.test("SSLIOStream.connect() and IOStream.startTls() read the stream options once", async () => {
+  using listener = listenTls();
+  const addr = { hostname: "localhost", port: listener.addr.port };
+  const tooMuch = new Uint8Array(100);
+  // The maxBufferSize read applies to the stream made.
+  const limitApplies = (stream: SSLIOStream) =>
+    assert.rejects(stream.readBytes(100), { name: "UnsatisfiableReadError" });
+
+  const connecting = fickleConnectOptions();
+  const accepting = listener.accept();
+  using client = await SSLIOStream.connect(
+    { ...addr, caCerts: [CA] },
+    connecting.options,
+  );
+  using server = new SSLIOStream(await accepting);
+  await server.write(tooMuch);
+  await limitApplies(client);
+  assert.deepEqual(connecting.overRead(), []);
+
+  // A stream keeps the options it read for the stream startTls() makes.
+  const upgrading = fickleConnectOptions();
+  const acceptingPlain = listener.accept();
+  const plain = new IOStream(await Deno.connect(addr), upgrading.options);
+  using serverOfPlain = new SSLIOStream(await acceptingPlain);
+  const [secure] = await Promise.all([
+    plain.startTls(false, { hostname: "localhost", caCerts: [CA] }),
+    serverOfPlain.waitForHandshake(),
+  ]);
+  using _secure = secure;
+  await serverOfPlain.write(tooMuch);
+  await limitApplies(secure);
+  assert.deepEqual(upgrading.overRead(), []);
 });

@@ -5,9 +5,12 @@ import {
   StreamBufferFullError,
   StreamClosedError,
   TCPServer,
+  type TCPServerCloseOptions,
+  type TCPServerListenOptions,
 } from "@squall/io/iostream";
 import { IOLoop } from "@squall/io/ioloop";
 import { resetInAcceptQueue } from "./_libc.ts";
+import { fickleOptions } from "./_fickle_options.ts";
 
 const HOST = "127.0.0.1";
 const testdata = new URL("./testdata/", import.meta.url);
@@ -840,4 +843,38 @@ Deno.test("TCPServer.close() called from inside a handler", async (t) => {
     ]);
     for (const client of clients) client.close();
   });
+});
+
+Deno.test("TCPServer.listen() and close() read each option once and use the values they read", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/squall.sock`;
+  try {
+    const server = new TCPServer({
+      async handler(stream) {
+        await stream.readUntil("\n").catch(() => {}); // never sent
+      },
+    });
+    // A port read again would now clash with the path.
+    const listening = fickleOptions<TCPServerListenOptions>({ path }, {
+      path: () => path,
+      port: () => 8080,
+      hostname: () => "localhost",
+      reusePort: () => true,
+    });
+    server.listen(listening.options);
+    assert.deepEqual(listening.overRead(), []);
+    const client = await IOStream.connect({ transport: "unix", path });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The handler never returns: only the timeout read ends the grace.
+    const closing = fickleOptions<TCPServerCloseOptions>({
+      timeout: 20,
+      signal: new AbortController().signal,
+    }, { timeout: () => "never", signal: () => "not a signal" });
+    await within(server.close(closing.options), 2000, "close({ timeout })");
+    assert.deepEqual(closing.overRead(), []);
+    assert.equal((await client.readUntilClose()).length, 0);
+    client.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
