@@ -147,6 +147,7 @@ export class WorkerExecutor implements Executor, Disposable {
    *
    * @param options Pool size and idle timeout.
    * @throws {Error} If the runtime has no Web Worker API (Node.js).
+   * @throws {TypeError} If `size` or `idleTimeout` is not a number.
    * @throws {RangeError} If `size` is not a positive integer or
    * `idleTimeout` is negative or `NaN`.
    */
@@ -159,6 +160,11 @@ export class WorkerExecutor implements Executor, Disposable {
       );
     }
     const size = options.size ?? defaultSize();
+    if (typeof size !== "number") {
+      throw new TypeError(
+        `Cannot create a WorkerExecutor: size must be a number, got ${typeof size}`,
+      );
+    }
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(
         `Cannot create a WorkerExecutor: size must be a positive integer, got ${
@@ -167,7 +173,12 @@ export class WorkerExecutor implements Executor, Disposable {
       );
     }
     const idleTimeout = options.idleTimeout ?? 1000;
-    if (typeof idleTimeout !== "number" || !(idleTimeout >= 0)) {
+    if (typeof idleTimeout !== "number") {
+      throw new TypeError(
+        `Cannot create a WorkerExecutor: idleTimeout must be a number, got ${typeof idleTimeout}`,
+      );
+    }
+    if (!(idleTimeout >= 0)) {
       throw new RangeError(
         `Cannot create a WorkerExecutor: idleTimeout must be a number of milliseconds >= 0, got ${
           String(idleTimeout)

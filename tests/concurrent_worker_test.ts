@@ -54,6 +54,19 @@ Deno.test("WorkerExecutor construction", async (t) => {
     }
   });
 
+  await t.step("refuses a size or idleTimeout that is not a number", () => {
+    for (const bad of ["2", 2n, true, {}]) {
+      assert.throws(() => new WorkerExecutor({ size: bad as number }), {
+        name: "TypeError",
+        message: /size must be a number, got /,
+      });
+      assert.throws(() => new WorkerExecutor({ idleTimeout: bad as number }), {
+        name: "TypeError",
+        message: /idleTimeout must be a number, got /,
+      });
+    }
+  });
+
   await t.step("defaults its size to navigator.hardwareConcurrency", () => {
     using pool = new WorkerExecutor();
     assert.equal(pool.size, navigator.hardwareConcurrency);
