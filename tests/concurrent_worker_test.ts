@@ -396,6 +396,27 @@ Deno.test("WorkerExecutor queues excess tasks in order", async (t) => {
   });
 
   await t.step(
+    "pending counts only live waiting tasks: a cancelled one drops at once",
+    async () => {
+      using pool = new WorkerExecutor({ size: 1 });
+      const first = pool.submit(runCount);
+      const waiting = [1, 2, 3, 4].map(() => pool.submit(runCount));
+      assert.equal(pool.pending, 4);
+      waiting[1]!.cancel(); // not the head
+      assert.equal(pool.pending, 3);
+      waiting[0]!.setException(new Error("settled from outside"));
+      assert.equal(pool.pending, 2);
+      waiting[1]!.cancel(); // already done: nothing changes
+      assert.equal(pool.pending, 2);
+      assert.equal(await first, 1);
+      assert.equal(await waiting[2], 2);
+      assert.equal(await waiting[3], 3);
+      assert.equal(pool.pending, 0);
+      await assert.rejects(waiting[0]!, /settled from outside/);
+    },
+  );
+
+  await t.step(
     "a running task cancelled is discarded; the pool goes on",
     async () => {
       using pool = new WorkerExecutor({ size: 1 });
