@@ -2,6 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { CancelledError, InvalidStateError } from "./errors.ts";
+import { isThenable } from "./_thenable.ts";
 
 const PENDING = 0;
 const FULFILLED = 1;
@@ -445,11 +446,8 @@ export class Future<T> implements PromiseLike<T> {
   #runCallback(callback: DoneCallback<T>): void {
     try {
       const out = callback(this);
-      if (
-        out !== null && typeof out === "object" &&
-        typeof (out as PromiseLike<unknown>).then === "function"
-      ) {
-        (out as PromiseLike<unknown>).then(
+      if (isThenable(out)) {
+        out.then(
           undefined,
           (err) => reportCallbackError(err, callbackName(callback)),
         );

@@ -2,6 +2,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { chainFuture } from "../concurrent/chain_future.ts";
+import { isThenable } from "../concurrent/_thenable.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
 import type { Executor } from "../concurrent/executor.ts";
 import { Future } from "../concurrent/future.ts";
@@ -136,12 +137,6 @@ function checkTime(value: unknown, what: string): number {
   }
   if (Number.isNaN(value)) throw new RangeError(`Invalid ${what} "NaN"`);
   return value;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
 }
 
 /** A queued callback with arguments (one without is queued bare). */

@@ -1,14 +1,9 @@
 // Copyright the squall authors. MIT license.
 
 import type { TimeoutHandle } from "./constants.ts";
+import { isThenable } from "../concurrent/_thenable.ts";
 import { IOLoop } from "./ioloop.ts";
 import { reportToLoop } from "./_loop_errors.ts";
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
-}
 
 /**
  * Calls a function every `callbackTime` milliseconds on the loop that is
