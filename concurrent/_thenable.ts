@@ -9,3 +9,16 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === "object" || typeof value === "function") &&
     typeof (value as { then?: unknown }).then === "function";
 }
+
+/**
+ * Throws a TypeError for a thenable given as a Future's result: `await`
+ * would follow it, `result()` would not.
+ */
+export function checkNotThenable(value: unknown, caller: string): void {
+  if (isThenable(value)) {
+    throw new TypeError(
+      `Cannot ${caller} with a thenable: a Future does not follow a promise; ` +
+        "use chainFuture(promise, future) to forward its outcome",
+    );
+  }
+}

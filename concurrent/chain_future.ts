@@ -73,7 +73,10 @@ export function chainFuture<T>(
   try {
     a.then(
       (value) => {
-        if (!b.done()) b.setResult(value);
+        if (b.done()) return;
+        // Only a hand-made thenable passes one on: follow it as await does.
+        if (isThenable(value)) chainFuture(value as PromiseLike<T>, b);
+        else b.setResult(value);
       },
       (err) => {
         if (!b.done()) b.setException(err);

@@ -2,7 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { CancelledError, InvalidStateError } from "./errors.ts";
-import { isThenable } from "./_thenable.ts";
+import { checkNotThenable, isThenable } from "./_thenable.ts";
 
 const PENDING = 0;
 const FULFILLED = 1;
@@ -98,10 +98,13 @@ export class Future<T> implements PromiseLike<T> {
    * Marks the future successful with `value` and schedules its done
    * callbacks.
    *
-   * The value is stored as it is: a promise given here is not followed (use
-   * {@linkcode chainFuture} to forward a promise's outcome into a future).
+   * A promise (any thenable) is refused: `await` would follow it while
+   * {@linkcode result} and {@linkcode exception} could not, so the future
+   * would say it succeeded while awaiting it fails or hangs. Use
+   * {@linkcode chainFuture} to forward a promise's outcome into a future.
    *
-   * @param value The result.
+   * @param value The result; not a thenable.
+   * @throws {TypeError} If `value` is a thenable.
    * @throws {InvalidStateError} If the future is already done (cancelled
    * included).
    *
@@ -115,8 +118,24 @@ export class Future<T> implements PromiseLike<T> {
    * assert.equal(await f, "ok");
    * assert.throws(() => f.setResult("again"), InvalidStateError);
    * ```
+   *
+   * @example Forward a promise with chainFuture, not setResult
+   * ```ts
+   * import { chainFuture, Future } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const pending = Promise.resolve(7);
+   * const f = new Future<number>();
+   * assert.throws(
+   *   () => f.setResult(pending as unknown as number),
+   *   { name: "TypeError", message: /chainFuture/ },
+   * );
+   * chainFuture(pending, f);
+   * assert.equal(await f, 7);
+   * ```
    */
   setResult(value: T): void {
+    checkNotThenable(value, "setResult");
     this.#settle(FULFILLED, value, "setResult");
   }
 

@@ -39,6 +39,41 @@ Deno.test("Future results and exceptions", async (t) => {
     },
   );
 
+  await t.step(
+    "setResult() and futureSetResultUnlessCancelled() refuse a thenable with TypeError",
+    async () => {
+      const rejected = Promise.reject(new Error("inner"));
+      rejected.catch(() => {});
+      const thenables: unknown[] = [
+        rejected,
+        new Promise(() => {}),
+        new Future<number>(),
+        { then() {} },
+        Object.assign(() => {}, { then() {} }),
+      ];
+      for (const value of thenables) {
+        const f = new Future<unknown>();
+        assert.throws(() => f.setResult(value), {
+          name: "TypeError",
+          message: /Cannot setResult with a thenable.*chainFuture/,
+        });
+        assert.equal(f.done(), false); // still pending, still settleable
+        assert.throws(() => futureSetResultUnlessCancelled(f, value), {
+          name: "TypeError",
+          message: /futureSetResultUnlessCancelled with a thenable/,
+        });
+        f.cancel(); // a cancelled future refuses it too: it is misuse
+        assert.throws(
+          () => futureSetResultUnlessCancelled(f, value),
+          TypeError,
+        );
+      }
+      const f = new Future<unknown>();
+      f.setResult({ then: "not a function" });
+      assert.deepEqual(await f, { then: "not a function" });
+    },
+  );
+
   await t.step("await before settling resolves when it settles", async () => {
     const f = new Future<string>();
     setTimeout(() => f.setResult("later"), 1);
@@ -416,6 +451,16 @@ Deno.test("chainFuture()", async (t) => {
     } as unknown as PromiseLike<string>;
     chainFuture(thenable, d);
     assert.equal(await d, "thenable");
+    // A thenable that fulfils with another thenable is followed, as a
+    // promise would be.
+    const e = new Future<string>();
+    const nested = {
+      then(ok: (v: unknown) => void) {
+        ok(Promise.resolve("nested"));
+      },
+    } as unknown as PromiseLike<string>;
+    chainFuture(nested, e);
+    assert.equal(await e, "nested");
   });
 
   await t.step("a thenable whose then() throws fails the target", async () => {
