@@ -2,6 +2,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { chainFuture } from "../concurrent/chain_future.ts";
+import { quiet } from "../concurrent/_quiet.ts";
 import { isThenable } from "../concurrent/_thenable.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
 import type { Executor } from "../concurrent/executor.ts";
@@ -1208,7 +1209,10 @@ export class IOLoop {
    * self-contained.
    * @param fn The function to run.
    * @param args Its arguments.
-   * @returns `fn`'s result, or a rejection with what it threw.
+   * @returns `fn`'s result, or a rejection with what it threw (or why it
+   * could not run: a bad argument, a closed loop, an executor shut down
+   * while `fn` ran). The promise may be ignored: a failure nobody awaits
+   * does not end the program.
    *
    * @example Run a function on an inline executor
    * ```ts
@@ -1223,10 +1227,18 @@ export class IOLoop {
    * loop.close();
    * ```
    */
-  async runInExecutor<A extends unknown[], R>(
+  runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
     fn: (...args: A) => R | PromiseLike<R>,
     ...args: A
+  ): Promise<Awaited<R>> {
+    return quiet(this.#runInExecutor(executor, fn, args));
+  }
+
+  async #runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    args: A,
   ): Promise<Awaited<R>> {
     checkFunction(fn, "runInExecutor()");
     if (executor !== null && executor !== undefined) {

@@ -8,6 +8,7 @@ import { TimeoutError } from "../concurrent/errors.ts";
 import { Future } from "../concurrent/future.ts";
 import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { countUnhandledRejections } from "./_capture.ts";
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -764,6 +765,30 @@ Deno.test("IOLoop's own default executor is a WorkerExecutor, shut down by close
   );
   // The sanitizers check that close() terminated the worker.
   loop.close();
+});
+
+Deno.test("IOLoop.runInExecutor()'s promise, ignored, never causes an unhandled rejection", async () => {
+  let awaited: Promise<unknown> | undefined;
+  const count = await countUnhandledRejections(async () => {
+    const loop = new IOLoop({ makeCurrent: false });
+    // The task fails.
+    loop.runInExecutor(new DummyExecutor(), () => {
+      throw new Error("ignored failure");
+    });
+    // Misuse.
+    loop.runInExecutor(null, 1 as unknown as () => number);
+    // The loop's own WorkerExecutor is shut down by close() mid-task.
+    const started = loop.runInExecutor(null, () => "warm");
+    assert.equal(await started, "warm");
+    loop.runInExecutor(null, () => new Promise(() => {}));
+    awaited = loop.runInExecutor(null, () => new Promise(() => {}));
+    loop.close();
+    // Closed: refused.
+    loop.runInExecutor(null, () => 1);
+  });
+  assert.equal(count, 0);
+  // Whoever awaits still sees the failure.
+  await assert.rejects(awaited!, /shut down while the task was running/);
 });
 
 Deno.test("IOLoop.runSync() awaits a Future and cancels it on timeout", async () => {
