@@ -200,13 +200,19 @@ export class PeriodicCallback {
       return;
     }
     // No new call while this one's promise is pending.
-    result.then(
-      () => this.#scheduleNext(generation),
-      (err) => {
-        reportToLoop(loop, err, where);
-        this.#scheduleNext(generation);
-      },
-    );
+    try {
+      result.then(
+        () => this.#scheduleNext(generation),
+        (err) => {
+          reportToLoop(loop, err, where);
+          this.#scheduleNext(generation);
+        },
+      );
+    } catch (err) {
+      // A thenable whose then() throws: that is the call's failure.
+      reportToLoop(loop, err, where);
+      this.#scheduleNext(generation);
+    }
   };
 
   #scheduleNext(generation: number, fromStart = false): void {

@@ -97,17 +97,26 @@ Deno.test("PeriodicCallback reports errors to the loop current at start() and ke
     calls++;
     if (calls === 1) throw new Error("sync failure");
     if (calls === 2) return Promise.reject(new Error("async failure"));
+    if (calls === 3) {
+      return {
+        then() {
+          throw new Error("broken thenable");
+        },
+      };
+    }
     return undefined;
   }, 10);
   pc.start();
   other.makeCurrent();
-  await t.clock.tickAsync(30);
-  assert.equal(calls, 3);
+  await t.clock.tickAsync(40);
+  assert.equal(calls, 4);
+  assert.equal(pc.isRunning(), true);
   assert.deepEqual(
     t.errors.map((e) => [(e.err as Error).message, e.where]),
     [
       ["sync failure", "periodic callback flaky"],
       ["async failure", "periodic callback flaky"],
+      ["broken thenable", "periodic callback flaky"],
     ],
   );
   pc.stop();
