@@ -4,7 +4,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { chainFuture } from "../concurrent/chain_future.ts";
 import { quiet } from "../concurrent/_quiet.ts";
 import { isThenable } from "../concurrent/_thenable.ts";
-import { TimeoutError } from "../concurrent/errors.ts";
+import { CancelledError, TimeoutError } from "../concurrent/errors.ts";
 import type { Executor } from "../concurrent/executor.ts";
 import { Future } from "../concurrent/future.ts";
 import { WorkerExecutor } from "../concurrent/worker_executor.ts";
@@ -38,7 +38,9 @@ export interface IOLoopOptions {
    */
   makeCurrent?: boolean;
   /**
-   * Where errors from callbacks, timeouts and handlers go.
+   * Where errors from callbacks, timeouts and handlers go. A
+   * `CancelledError` is not reported (as in Tornado 6): cancelled work is
+   * not a failure.
    *
    * @default {a `console.error` that names the callback}
    */
@@ -166,7 +168,8 @@ interface HandlerEntry {
  * heap of deadlines; callbacks run in FIFO batches, one batch per turn of
  * Deno's event loop (on `setImmediate`, never the clamped `setTimeout(0)`).
  * Errors thrown, or promises rejected, by anything the loop runs go to the
- * loop's `onError` and the loop carries on.
+ * loop's `onError` and the loop carries on; a `CancelledError` is not
+ * reported, as in Tornado 6.
  *
  * Signals: Deno delivers `Deno.addSignalListener` callbacks on the main
  * thread, so a listener may call any loop method; use
@@ -1342,11 +1345,16 @@ export class IOLoop {
     try {
       const result = args === undefined ? fn() : fn(...args);
       if (result !== undefined && isThenable(result)) {
-        result.then(undefined, (err) => this.#report(err, describe(kind, fn)));
+        result.then(undefined, (err) => this.#fail(err, kind, fn));
       }
     } catch (err) {
-      this.#report(err, describe(kind, fn));
+      this.#fail(err, kind, fn);
     }
+  }
+
+  /** A callback failed. Cancelled work is no failure (Tornado 6). */
+  #fail(err: unknown, kind: string, fn: AnyFunction): void {
+    if (!(err instanceof CancelledError)) this.#report(err, describe(kind, fn));
   }
 
   #report(err: unknown, where: string): void {

@@ -1,9 +1,15 @@
 // Copyright the squall authors. MIT license.
 
 import type { TimeoutHandle } from "./constants.ts";
+import { CancelledError } from "../concurrent/errors.ts";
 import { isThenable } from "../concurrent/_thenable.ts";
 import { IOLoop } from "./ioloop.ts";
 import { reportToLoop } from "./_loop_errors.ts";
+
+/** A call failed. Cancelled work is no failure (Tornado 6). */
+function fail(loop: IOLoop, err: unknown, where: string): void {
+  if (!(err instanceof CancelledError)) reportToLoop(loop, err, where);
+}
 
 /**
  * Calls a function every `callbackTime` milliseconds on the loop that is
@@ -16,7 +22,8 @@ import { reportToLoop } from "./_loop_errors.ts";
  * once. With `jitter`, each period is multiplied by
  * `1 + jitter * (Math.random() - 0.5)`, as Tornado does, to spread out
  * callbacks that would otherwise fire together. Errors thrown or rejected by
- * the callback go to that loop's error handler and the beats go on.
+ * the callback go to that loop's error handler (a `CancelledError` is not
+ * reported, as in Tornado 6) and the beats go on.
  *
  * @example Tick three times
  * ```ts
@@ -193,7 +200,7 @@ export class PeriodicCallback {
     try {
       result = this.#callback();
     } catch (err) {
-      reportToLoop(loop, err, where);
+      fail(loop, err, where);
     }
     if (!isThenable(result)) {
       this.#scheduleNext(generation);
@@ -204,13 +211,13 @@ export class PeriodicCallback {
       result.then(
         () => this.#scheduleNext(generation),
         (err) => {
-          reportToLoop(loop, err, where);
+          fail(loop, err, where);
           this.#scheduleNext(generation);
         },
       );
     } catch (err) {
       // A thenable whose then() throws: that is the call's failure.
-      reportToLoop(loop, err, where);
+      fail(loop, err, where);
       this.#scheduleNext(generation);
     }
   };

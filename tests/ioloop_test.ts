@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import FakeTimers from "@sinonjs/fake-timers";
 import { DummyExecutor } from "../concurrent/dummy_executor.ts";
-import { TimeoutError } from "../concurrent/errors.ts";
+import { CancelledError, TimeoutError } from "../concurrent/errors.ts";
 import { Future } from "../concurrent/future.ts";
 import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
@@ -218,6 +218,40 @@ Deno.test("IOLoop sends callback, timeout and rejected-promise errors to onError
       ["async", "callback rejectLater"],
       ["timeout", "timeout lateBoom"],
     ],
+  );
+  loop.close();
+});
+
+Deno.test("IOLoop does not report a CancelledError from a callback or timeout (Tornado 6)", async () => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ makeCurrent: false, onError });
+  const done = Promise.withResolvers<void>();
+  loop.addCallback(function throwsCancelled() {
+    throw new CancelledError();
+  });
+  loop.spawnCallback(function returnsCancelled() {
+    const f = new Future<void>();
+    loop.callLater(1, () => f.cancel());
+    return f;
+  });
+  loop.callLater(1, async function awaitsCancelled() {
+    const f = new Future<void>();
+    f.cancel();
+    await f;
+  });
+  const cancelled = new Future<void>();
+  cancelled.cancel();
+  loop.addFuture(cancelled, (f) => f.result()); // result() throws it
+  // Anything else still is.
+  loop.addCallback(function other() {
+    throw new Error("still reported");
+  });
+  loop.callLater(5, () => done.resolve());
+  await done.promise;
+  await nextTurn();
+  assert.deepEqual(
+    errors.map((e) => [(e.err as Error).message, e.where]),
+    [["still reported", "callback other"]],
   );
   loop.close();
 });

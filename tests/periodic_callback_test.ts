@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { CancelledError } from "../concurrent/errors.ts";
 import { IOLoop, PeriodicCallback, type TimeoutHandle } from "../ioloop/mod.ts";
 
 /**
@@ -121,6 +122,22 @@ Deno.test("PeriodicCallback reports errors to the loop current at start() and ke
   );
   pc.stop();
   other.close();
+});
+
+Deno.test("PeriodicCallback does not report a CancelledError (Tornado 6) and keeps beating", async () => {
+  using t = fakeLoop();
+  let calls = 0;
+  const pc = new PeriodicCallback(() => {
+    calls++;
+    if (calls === 1) throw new CancelledError();
+    if (calls === 2) return Promise.reject(new CancelledError());
+    return undefined;
+  }, 10);
+  pc.start();
+  await t.clock.tickAsync(30);
+  assert.equal(calls, 3);
+  assert.deepEqual(t.errors, []);
+  pc.stop();
 });
 
 Deno.test("PeriodicCallback applies jitter as Tornado does: period * (1 + jitter * (random - 0.5))", async () => {
