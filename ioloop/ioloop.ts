@@ -15,7 +15,7 @@ import {
   type TimeoutHandle,
   WRITE,
 } from "./constants.ts";
-import { registerLoopReporter } from "./_loop_errors.ts";
+import { markLoopClosed, registerLoopReporter } from "./_loop_hooks.ts";
 import { Poller } from "./_poller.ts";
 import { setErrorRouter } from "./_report.ts";
 import { TimerEntry, TimerHeap } from "./_timer_heap.ts";
@@ -715,6 +715,7 @@ export class IOLoop {
     if (this.#closed) return;
     if (this.#running) this.stop();
     this.#closed = true;
+    markLoopClosed(this);
     this.#stopRequested = false;
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);

@@ -4,7 +4,7 @@ import type { TimeoutHandle } from "./constants.ts";
 import { CancelledError } from "../concurrent/errors.ts";
 import { isThenable } from "../concurrent/_thenable.ts";
 import { IOLoop } from "./ioloop.ts";
-import { reportToLoop } from "./_loop_errors.ts";
+import { isLoopClosed, reportToLoop } from "./_loop_hooks.ts";
 
 /** A call failed. Cancelled work is no failure (Tornado 6). */
 function fail(loop: IOLoop, err: unknown, where: string): void {
@@ -103,7 +103,8 @@ export class PeriodicCallback {
 
   /**
    * Starts the beats on the current loop; the first call is one period
-   * from now. Does nothing if already running.
+   * from now. Does nothing if already running. Closing the loop stops the
+   * beats, so `start()` after that begins again on the loop current then.
    *
    * @throws {Error} When the first beat cannot be scheduled on the loop
    * (the callback then stays stopped).
@@ -128,7 +129,7 @@ export class PeriodicCallback {
    * ```
    */
   start(): void {
-    if (this.#running) return;
+    if (this.#live()) return;
     this.#loop = IOLoop.current();
     this.#running = true;
     this.#generation++;
@@ -158,7 +159,7 @@ export class PeriodicCallback {
    * ```
    */
   stop(): void {
-    if (!this.#running) return;
+    if (!this.#live()) return;
     this.#running = false;
     this.#generation++;
     if (this.#timeout !== null) {
@@ -170,7 +171,8 @@ export class PeriodicCallback {
   /**
    * Whether the beats are on.
    *
-   * @returns `true` between `start()` and `stop()`.
+   * @returns `true` between `start()` and `stop()`, as long as the loop
+   * they run on is not closed.
    *
    * @example Follow the state
    * ```ts
@@ -188,6 +190,17 @@ export class PeriodicCallback {
    * ```
    */
   isRunning(): boolean {
+    return this.#live();
+  }
+
+  // close() of the loop cleared the next beat: the beats are over.
+  #live(): boolean {
+    if (this.#running && isLoopClosed(this.#loop!)) {
+      this.#running = false;
+      this.#generation++;
+      this.#timeout = null;
+      this.#loop = null;
+    }
     return this.#running;
   }
 

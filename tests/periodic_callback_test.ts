@@ -249,6 +249,29 @@ Deno.test("PeriodicCallback stops quietly when its loop is closed", async () => 
   assert.deepEqual(t.errors, []);
 });
 
+Deno.test("PeriodicCallback is stopped by its loop's close() between beats; start() then beats on the new current loop", async () => {
+  using t = fakeLoop();
+  let calls = 0;
+  const pc = new PeriodicCallback(() => calls++, 10);
+  pc.start();
+  await t.clock.tickAsync(35);
+  assert.equal(calls, 3);
+  t.loop.close();
+  assert.equal(pc.isRunning(), false); // at once, not at the next beat
+  const next = new IOLoop({ time: () => t.clock.now });
+  try {
+    pc.start();
+    assert.equal(pc.isRunning(), true);
+    await t.clock.tickAsync(50);
+    assert.equal(calls, 8);
+    pc.stop();
+    assert.equal(pc.isRunning(), false);
+  } finally {
+    next.close();
+  }
+  assert.deepEqual(t.errors, []);
+});
+
 Deno.test("PeriodicCallback stops quietly when its callback closes the loop", async () => {
   using t = fakeLoop();
   let calls = 0;
