@@ -81,8 +81,17 @@ const EVENT_MASK = READ | WRITE | ERROR;
 type AnyFunction = (...args: any[]) => unknown;
 
 let currentLoop: IOLoop | null = null;
+// The loop inside start() (or runSync()); one at a time, as in asyncio.
+let runningLoop: IOLoop | null = null;
 let configuredImpl: typeof IOLoop | null = null;
 let configuredOptions: IOLoopOptions = {};
+
+function anotherRunning(method: string): Error {
+  return new Error(
+    `Cannot call IOLoop.${method}: another IOLoop is running; ` +
+      "one loop runs at a time, so stop that one first",
+  );
+}
 
 function defaultOnError(err: unknown, where: string): void {
   console.error(`IOLoop: uncaught error in ${where}:`, err);
@@ -474,10 +483,13 @@ export class IOLoop {
   /**
    * Holds the program open until {@linkcode IOLoop.stop}; the loop is
    * current meanwhile. If `stop()` was called while the loop was not
-   * running, resolves at once.
+   * running, resolves at once. One loop runs at a time: as Tornado and
+   * asyncio do, `start()` refuses to run a loop while another one is
+   * running (stop that one first).
    *
    * @returns A promise that resolves when `stop()` is called; it rejects
-   * if the loop is closed or already running.
+   * with an `Error` if the loop is closed or already running, or another
+   * loop is running.
    *
    * @example Run until a callback stops the loop
    * ```ts
@@ -495,6 +507,23 @@ export class IOLoop {
    * assert.notEqual(IOLoop.current(false), loop); // and no longer after
    * loop.close();
    * ```
+   *
+   * @example One loop runs at a time
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const a = new IOLoop({ makeCurrent: false });
+   * const b = new IOLoop({ makeCurrent: false });
+   * const running = a.start();
+   * await assert.rejects(b.start(), { message: /another IOLoop is running/ });
+   * a.stop();
+   * await running;
+   * b.addCallback(() => b.stop());
+   * await b.start(); // a has stopped: b may run
+   * a.close();
+   * b.close();
+   * ```
    */
   start(): Promise<void> {
     if (this.#closed) {
@@ -503,11 +532,15 @@ export class IOLoop {
     if (this.#running) {
       return Promise.reject(new Error("The IOLoop is already running"));
     }
+    if (runningLoop !== null) {
+      return Promise.reject(anotherRunning("start()"));
+    }
     if (this.#stopRequested) {
       this.#stopRequested = false;
       return Promise.resolve();
     }
     this.#running = true;
+    runningLoop = this;
     this.#previousCurrent = currentLoop;
     currentLoop = this;
     this.#keepAlive();
@@ -550,6 +583,7 @@ export class IOLoop {
       return;
     }
     this.#running = false;
+    if (runningLoop === this) runningLoop = null;
     if (this.#hold !== null) {
       clearTimeout(this.#hold);
       this.#hold = null;
@@ -571,7 +605,8 @@ export class IOLoop {
    * {@linkcode RunSyncOptions}).
    * @returns `fn`'s result. Rejects with `TimeoutError` on timeout, and with
    * an `Error` when the loop is already running (inside `start()` or
-   * another `runSync()`) or is stopped before `fn` finishes.
+   * another `runSync()`), another loop is running (see
+   * {@linkcode IOLoop.start}), or the loop is stopped before `fn` finishes.
    *
    * @example Get a result, or give up after a timeout
    * ```ts
@@ -603,6 +638,7 @@ export class IOLoop {
     if (this.#closed) {
       throw new Error("Cannot call IOLoop.runSync() on a closed IOLoop");
     }
+    if (runningLoop !== null) throw anotherRunning("runSync()");
     checkFunction(fn, "runSync()");
     const { timeout } = opts;
     if (timeout !== undefined) {

@@ -370,6 +370,45 @@ Deno.test("IOLoop.start() rejects while running or once closed", async () => {
   await assert.rejects(loop.start(), { message: /closed/ });
 });
 
+Deno.test("IOLoop.start() and runSync() reject while another loop is running", async () => {
+  const original = new IOLoop();
+  const a = new IOLoop({ makeCurrent: false });
+  const b = new IOLoop({ makeCurrent: false });
+  const running = a.start();
+  // Raced with a turn: a start() that is let through would never settle.
+  const pendingAfterATurn = nextTurn().then(() => "still pending");
+  await assert.rejects(Promise.race([b.start(), pendingAfterATurn]), {
+    name: "Error",
+    message: /start\(\): another IOLoop is running/,
+  });
+  let ran = false;
+  await assert.rejects(
+    Promise.race([b.runSync(() => (ran = true)), pendingAfterATurn]),
+    {
+      name: "Error",
+      message: /runSync\(\): another IOLoop is running/,
+    },
+  );
+  await nextTurn();
+  assert.equal(ran, false); // refused before it was scheduled
+  assert.equal(IOLoop.current(false), a);
+  a.stop();
+  await running;
+  // The loop current before a.start() is current again, not a stopped one.
+  assert.equal(IOLoop.current(false), original);
+  // Once a stopped, b may run, and so may a's runSync after b's.
+  b.addCallback(() => b.stop());
+  await b.start();
+  assert.equal(await b.runSync(() => "b"), "b");
+  assert.equal(await a.runSync(() => "a"), "a");
+  // A closed loop is no longer running: it does not block the others.
+  const closing = a.start();
+  a.close();
+  await closing;
+  assert.equal(await b.runSync(() => "after close"), "after close");
+  for (const loop of [original, b]) loop.close();
+});
+
 Deno.test("IOLoop.runSync() resolves with the function's result", async (t) => {
   const loop = new IOLoop({ makeCurrent: false });
   await t.step("sync value", async () => {
