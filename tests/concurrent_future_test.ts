@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   CancelledError,
   chainFuture,
@@ -258,6 +259,35 @@ Deno.test("Future.cancel()", async (t) => {
 });
 
 Deno.test("Future.addDoneCallback()", async (t) => {
+  await t.step(
+    "runs each callback in the async context of whoever added it, not of the settler",
+    async () => {
+      const store = new AsyncLocalStorage<string>();
+      const seen: Array<[string, string | undefined]> = [];
+      const pending = new Future<void>();
+      store.run("adder 1", () => {
+        pending.addDoneCallback(() => seen.push(["1", store.getStore()]));
+      });
+      store.run("adder 2", () => {
+        pending.addDoneCallback(() => seen.push(["2", store.getStore()]));
+      });
+      pending.addDoneCallback(() => seen.push(["3", store.getStore()]));
+      store.run("settler", () => pending.setResult());
+      const done = new Future<void>();
+      done.setResult();
+      store.run("late adder", () => {
+        done.addDoneCallback(() => seen.push(["4", store.getStore()]));
+      });
+      await macrotask();
+      assert.deepEqual(seen, [
+        ["1", "adder 1"],
+        ["2", "adder 2"],
+        ["3", undefined],
+        ["4", "late adder"],
+      ]);
+    },
+  );
+
   await t.step(
     "runs each callback once, after settling, not inline",
     async () => {
