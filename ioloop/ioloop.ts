@@ -185,6 +185,13 @@ interface HandlerEntry {
  * {@linkcode IOLoop.addCallbackFromSignal} to defer the real work to the
  * loop's next batch, as Tornado does from a signal handler.
  *
+ * Async context: callbacks, timeouts, handlers and `PeriodicCallback` ticks
+ * run in the `AsyncLocalStorage` context this module was loaded in, not in
+ * that of the code that scheduled them (asyncio copies the context per
+ * call; Deno 2.9 has no public way to do so that costs less than about
+ * 2 µs per call, many times the cost of a callback). Wrap a callback in
+ * `AsyncLocalStorage.bind()` to run it in the context it is scheduled from.
+ *
  * @example Run timeouts and callbacks in order
  * ```ts
  * import { IOLoop } from "@squall/io/ioloop";
@@ -214,6 +221,27 @@ interface HandlerEntry {
  *   return 42;
  * });
  * assert.equal(answer, 42);
+ * loop.close();
+ * ```
+ *
+ * @example Carry an AsyncLocalStorage context into a callback
+ * ```ts
+ * import { IOLoop } from "@squall/io/ioloop";
+ * import { AsyncLocalStorage } from "node:async_hooks";
+ * import assert from "node:assert/strict";
+ *
+ * const requestId = new AsyncLocalStorage<string>();
+ * const loop = new IOLoop({ makeCurrent: false });
+ * const seen: (string | undefined)[] = [];
+ * await requestId.run("req-1", () =>
+ *   new Promise<void>((resolve) => {
+ *     loop.addCallback(() => seen.push(requestId.getStore()));
+ *     loop.addCallback(AsyncLocalStorage.bind(() => {
+ *       seen.push(requestId.getStore());
+ *       resolve();
+ *     }));
+ *   }));
+ * assert.deepEqual(seen, [undefined, "req-1"]);
  * loop.close();
  * ```
  */

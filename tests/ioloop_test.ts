@@ -6,7 +6,7 @@ import FakeTimers from "@sinonjs/fake-timers";
 import { DummyExecutor } from "../concurrent/dummy_executor.ts";
 import { CancelledError, TimeoutError } from "../concurrent/errors.ts";
 import { Future } from "../concurrent/future.ts";
-import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
+import { IOLoop, PeriodicCallback, type TimeoutHandle } from "../ioloop/mod.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { countUnhandledRejections } from "./_capture.ts";
 
@@ -905,5 +905,45 @@ Deno.test("IOLoop callbacks do not inherit the async context of whoever armed th
   loop.callLater(30, () => done.resolve());
   await done.promise;
   assert.deepEqual(seen, [undefined, undefined]);
+  loop.close();
+});
+
+Deno.test("IOLoop runs what it schedules in a neutral context; AsyncLocalStorage.bind() carries the scheduler's", async () => {
+  const store = new AsyncLocalStorage<string>();
+  const loop = new IOLoop();
+  const seen: Record<string, string | undefined> = {};
+  const expected = 12;
+  const done = Promise.withResolvers<void>();
+  const mark = (key: string) => () => {
+    seen[key] = store.getStore();
+    if (Object.keys(seen).length === expected) done.resolve();
+  };
+  store.run("scheduler", () => {
+    for (
+      const [suffix, wrap] of [
+        ["", (fn: () => void) => fn],
+        [" bound", (fn: () => void) => AsyncLocalStorage.bind(fn)],
+      ] as const
+    ) {
+      loop.addCallback(wrap(mark(`addCallback${suffix}`)));
+      loop.spawnCallback(wrap(mark(`spawnCallback${suffix}`)));
+      loop.callLater(1, wrap(mark(`callLater${suffix}`)));
+      loop.callAt(loop.time() + 1, wrap(mark(`callAt${suffix}`)));
+      loop.addTimeout(loop.time() + 1, wrap(mark(`addTimeout${suffix}`)));
+      const tick = mark(`PeriodicCallback${suffix}`);
+      const pc = new PeriodicCallback(
+        wrap(() => {
+          pc.stop();
+          tick();
+        }),
+        1,
+      );
+      pc.start();
+    }
+  });
+  await done.promise;
+  for (const [key, value] of Object.entries(seen)) {
+    assert.equal(value, key.endsWith(" bound") ? "scheduler" : undefined, key);
+  }
   loop.close();
 });
