@@ -85,6 +85,38 @@ Deno.bench({
   },
 });
 
+let callbacksRun = 0;
+function onDone(): void {
+  callbacksRun++;
+}
+
+Deno.bench({
+  name: "Promise.withResolvers + then + resolve",
+  group: "callback on settle",
+  baseline: true,
+  async fn() {
+    for (let i = 0; i < N; i++) {
+      const { promise, resolve } = Promise.withResolvers<number>();
+      promise.then(onDone);
+      resolve(i);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  },
+});
+
+Deno.bench({
+  name: "new Future + addDoneCallback + setResult",
+  group: "callback on settle",
+  async fn() {
+    for (let i = 0; i < N; i++) {
+      const f = new Future<number>();
+      f.addDoneCallback(onDone);
+      f.setResult(i);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  },
+});
+
 function work(x: number): number {
   return x + 1;
 }

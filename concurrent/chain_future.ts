@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import { Future } from "./future.ts";
+import { isThenable } from "./_thenable.ts";
 
 /**
  * Copies the outcome of `a` into `b` once `a` settles, unless `b` is already
@@ -64,10 +65,7 @@ export function chainFuture<T>(
     });
     return;
   }
-  if (
-    a === null || typeof a !== "object" && typeof a !== "function" ||
-    typeof a.then !== "function"
-  ) {
+  if (!isThenable(a)) {
     throw new TypeError(
       "Cannot chain futures: the source is not a Future or a thenable",
     );
@@ -75,7 +73,10 @@ export function chainFuture<T>(
   try {
     a.then(
       (value) => {
-        if (!b.done()) b.setResult(value);
+        if (b.done()) return;
+        // Only a hand-made thenable passes one on: follow it as await does.
+        if (isThenable(value)) chainFuture(value as PromiseLike<T>, b);
+        else b.setResult(value);
       },
       (err) => {
         if (!b.done()) b.setException(err);

@@ -3,6 +3,7 @@
 import { chainFuture } from "./chain_future.ts";
 import type { Executor } from "./executor.ts";
 import { Future } from "./future.ts";
+import { isThenable } from "./_thenable.ts";
 
 /**
  * An {@linkcode Executor} that runs each function at once, inside
@@ -63,10 +64,7 @@ export class DummyExecutor implements Executor {
       future.setException(err);
       return future;
     }
-    if (
-      out !== null && (typeof out === "object" || typeof out === "function") &&
-      typeof (out as PromiseLike<R>).then === "function"
-    ) {
+    if (isThenable(out)) {
       chainFuture(out as PromiseLike<Awaited<R>>, future);
     } else {
       future.setResult(out as Awaited<R>);

@@ -2,6 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { CancelledError, InvalidStateError } from "./errors.ts";
+import { checkNotThenable, isThenable } from "./_thenable.ts";
 
 const PENDING = 0;
 const FULFILLED = 1;
@@ -40,6 +41,9 @@ export type DoneCallback<T> = (future: Future<T>) => unknown;
  *
  * Done callbacks always run in a later microtask, never inside the call that
  * settled the future or added the callback, and in the order they were added.
+ * Like a promise's `then` callbacks, each runs in the async context
+ * (`AsyncLocalStorage`, where the runtime has it) of the code that added it,
+ * not of the code that settled the future.
  *
  * @typeParam T The type of the result.
  *
@@ -70,9 +74,13 @@ export type DoneCallback<T> = (future: Future<T>) => unknown;
 export class Future<T> implements PromiseLike<T> {
   #state: State = PENDING;
   #value: unknown = undefined;
-  // One callback is the common case (an IOLoop watching a future), so a lone
-  // callback is stored bare and only a second one allocates an array.
-  #callbacks: DoneCallback<T> | DoneCallback<T>[] | undefined = undefined;
+  // Done callbacks added while pending wait as reactions to this promise,
+  // made on the first one and resolved on settling. A promise reaction runs
+  // in the async context (AsyncLocalStorage, where the runtime has it) of
+  // whoever attached it: each callback sees its adder's context, not the
+  // settler's, with nothing runtime-specific here.
+  #gate: Promise<void> | undefined = undefined;
+  #openGate: (() => void) | undefined = undefined;
   // Created on the first then/catch/finally; kept while pending so that
   // setResult/setException can settle it.
   #promise: Promise<T> | undefined = undefined;
@@ -97,10 +105,13 @@ export class Future<T> implements PromiseLike<T> {
    * Marks the future successful with `value` and schedules its done
    * callbacks.
    *
-   * The value is stored as it is: a promise given here is not followed (use
-   * {@linkcode chainFuture} to forward a promise's outcome into a future).
+   * A promise (any thenable) is refused: `await` would follow it while
+   * {@linkcode result} and {@linkcode exception} could not, so the future
+   * would say it succeeded while awaiting it fails or hangs. Use
+   * {@linkcode chainFuture} to forward a promise's outcome into a future.
    *
-   * @param value The result.
+   * @param value The result; not a thenable.
+   * @throws {TypeError} If `value` is a thenable.
    * @throws {InvalidStateError} If the future is already done (cancelled
    * included).
    *
@@ -114,8 +125,24 @@ export class Future<T> implements PromiseLike<T> {
    * assert.equal(await f, "ok");
    * assert.throws(() => f.setResult("again"), InvalidStateError);
    * ```
+   *
+   * @example Forward a promise with chainFuture, not setResult
+   * ```ts
+   * import { chainFuture, Future } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * const pending = Promise.resolve(7);
+   * const f = new Future<number>();
+   * assert.throws(
+   *   () => f.setResult(pending as unknown as number),
+   *   { name: "TypeError", message: /chainFuture/ },
+   * );
+   * chainFuture(pending, f);
+   * assert.equal(await f, 7);
+   * ```
    */
   setResult(value: T): void {
+    checkNotThenable(value, "setResult");
     this.#settle(FULFILLED, value, "setResult");
   }
 
@@ -282,7 +309,8 @@ export class Future<T> implements PromiseLike<T> {
    * Calls `callback(this)` once the future is done.
    *
    * The callback always runs in a later microtask, even when the future is
-   * already done; callbacks run in the order they were added. An error thrown
+   * already done; callbacks run in the order they were added, each in the
+   * async context (`AsyncLocalStorage`) it was added in. An error thrown
    * (or a rejection returned) by a callback is reported like any error from a
    * user callback (through the current IOLoop's error handler, `console.error`
    * by default) and does not keep the other callbacks from running.
@@ -309,15 +337,13 @@ export class Future<T> implements PromiseLike<T> {
         `Cannot add done callback: expected a function, got ${typeof callback}`,
       );
     }
-    if (this.#state !== PENDING) {
-      queueMicrotask(() => this.#runCallback(callback));
-      return;
+    // queueMicrotask, like a reaction, runs in the context it was called in.
+    const run = () => this.#runCallback(callback);
+    if (this.#state !== PENDING) queueMicrotask(run);
+    else {
+      this.#gate ??= new Promise<void>((resolve) => this.#openGate = resolve);
+      this.#gate.then(run);
     }
-    const callbacks = this.#callbacks;
-    if (callbacks === undefined) this.#callbacks = callback;
-    else if (typeof callbacks === "function") {
-      this.#callbacks = [callbacks, callback];
-    } else callbacks.push(callback);
   }
 
   /**
@@ -432,24 +458,18 @@ export class Future<T> implements PromiseLike<T> {
       if (state === FULFILLED) resolvers.resolve(value as T);
       else resolvers.reject(value);
     }
-    const callbacks = this.#callbacks;
-    if (callbacks !== undefined) {
-      this.#callbacks = undefined;
-      queueMicrotask(() => {
-        if (typeof callbacks === "function") this.#runCallback(callbacks);
-        else for (const cb of callbacks) this.#runCallback(cb);
-      });
+    const openGate = this.#openGate;
+    if (openGate !== undefined) {
+      this.#gate = this.#openGate = undefined;
+      openGate();
     }
   }
 
   #runCallback(callback: DoneCallback<T>): void {
     try {
       const out = callback(this);
-      if (
-        out !== null && typeof out === "object" &&
-        typeof (out as PromiseLike<unknown>).then === "function"
-      ) {
-        (out as PromiseLike<unknown>).then(
+      if (isThenable(out)) {
+        out.then(
           undefined,
           (err) => reportCallbackError(err, callbackName(callback)),
         );

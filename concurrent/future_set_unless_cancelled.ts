@@ -2,6 +2,7 @@
 
 import { reportCallbackError } from "../ioloop/_report.ts";
 import type { Future } from "./future.ts";
+import { checkNotThenable } from "./_thenable.ts";
 
 /**
  * Sets the result of `future` unless it was cancelled: Tornado's
@@ -10,7 +11,9 @@ import type { Future } from "./future.ts";
  *
  * @typeParam T The type of the result.
  * @param future The future to settle.
- * @param value Its result.
+ * @param value Its result; not a thenable (see {@linkcode Future.setResult}).
+ * @throws {TypeError} If `value` is a thenable, even when the future was
+ * cancelled.
  * @throws {InvalidStateError} If the future already has a result or an
  * exception (only cancellation is forgiven).
  *
@@ -36,6 +39,7 @@ export function futureSetResultUnlessCancelled<T>(
   future: Future<T>,
   value: T,
 ): void {
+  checkNotThenable(value, "futureSetResultUnlessCancelled");
   if (!future.cancelled()) future.setResult(value);
 }
 

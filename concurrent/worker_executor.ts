@@ -31,8 +31,11 @@ interface Task {
   readonly id: number;
   readonly src: string;
   readonly name: string;
-  readonly args: unknown[];
-  readonly future: Future<unknown>;
+  // Emptied when the task is dropped while it waits.
+  args: unknown[];
+  readonly future: TaskFuture<unknown>;
+  // In the pool's queue.
+  queued: boolean;
 }
 
 interface Slot {
@@ -51,6 +54,36 @@ interface Reply {
   props?: Record<string, unknown>;
   stray?: { name: string; message: string; stack?: string };
   exited?: number;
+}
+
+/**
+ * A task's future, which tells the pool at once when it is settled: one
+ * cancelled while its task waits must stop counting in `pending` right
+ * away (a done callback would come a microtask late).
+ */
+class TaskFuture<T> extends Future<T> {
+  readonly #onSettle: () => void;
+
+  constructor(onSettle: () => void) {
+    super();
+    this.#onSettle = onSettle;
+  }
+
+  override setResult(value: T): void {
+    super.setResult(value);
+    this.#onSettle();
+  }
+
+  override setException(error: unknown): void {
+    super.setException(error);
+    this.#onSettle();
+  }
+
+  override cancel(): boolean {
+    if (!super.cancel()) return false;
+    this.#onSettle();
+    return true;
+  }
 }
 
 const WORKER_URL = `data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`;
@@ -138,6 +171,8 @@ export class WorkerExecutor implements Executor, Disposable {
   #idle: Slot[] = [];
   #queue: Task[] = [];
   #head = 0;
+  // Tasks in the queue whose future was settled while they waited.
+  #dropped = 0;
   #nextId = 1;
   #closed = false;
   #clearIdleTimer: (() => void) | undefined = undefined;
@@ -147,6 +182,7 @@ export class WorkerExecutor implements Executor, Disposable {
    *
    * @param options Pool size and idle timeout.
    * @throws {Error} If the runtime has no Web Worker API (Node.js).
+   * @throws {TypeError} If `size` or `idleTimeout` is not a number.
    * @throws {RangeError} If `size` is not a positive integer or
    * `idleTimeout` is negative or `NaN`.
    */
@@ -159,6 +195,11 @@ export class WorkerExecutor implements Executor, Disposable {
       );
     }
     const size = options.size ?? defaultSize();
+    if (typeof size !== "number") {
+      throw new TypeError(
+        `Cannot create a WorkerExecutor: size must be a number, got ${typeof size}`,
+      );
+    }
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(
         `Cannot create a WorkerExecutor: size must be a positive integer, got ${
@@ -167,7 +208,12 @@ export class WorkerExecutor implements Executor, Disposable {
       );
     }
     const idleTimeout = options.idleTimeout ?? 1000;
-    if (typeof idleTimeout !== "number" || !(idleTimeout >= 0)) {
+    if (typeof idleTimeout !== "number") {
+      throw new TypeError(
+        `Cannot create a WorkerExecutor: idleTimeout must be a number, got ${typeof idleTimeout}`,
+      );
+    }
+    if (!(idleTimeout >= 0)) {
       throw new RangeError(
         `Cannot create a WorkerExecutor: idleTimeout must be a number of milliseconds >= 0, got ${
           String(idleTimeout)
@@ -213,7 +259,9 @@ export class WorkerExecutor implements Executor, Disposable {
   }
 
   /**
-   * How many submitted tasks wait for a free worker.
+   * How many submitted tasks wait for a free worker. A waiting task whose
+   * future is cancelled (or otherwise settled) is dropped at once: it no
+   * longer counts, and the pool lets go of its arguments.
    *
    * @example Excess tasks wait
    * ```ts
@@ -222,13 +270,16 @@ export class WorkerExecutor implements Executor, Disposable {
    *
    * using pool = new WorkerExecutor({ size: 1 });
    * const tasks = [pool.submit(() => 1), pool.submit(() => 2)];
+   * const dropped = pool.submit(() => 3);
+   * assert.equal(pool.pending, 2);
+   * dropped.cancel();
    * assert.equal(pool.pending, 1);
    * assert.deepEqual(await Promise.all(tasks), [1, 2]);
    * assert.equal(pool.pending, 0);
    * ```
    */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length - this.#head - this.#dropped;
   }
 
   /**
@@ -279,19 +330,25 @@ export class WorkerExecutor implements Executor, Disposable {
           "self-contained function written in JavaScript",
       );
     }
-    const future = new Future<Awaited<R>>();
+    const future = new TaskFuture<Awaited<R>>(() => {
+      if (!task.queued) return;
+      // Dropped while it waits: #dequeue skips it.
+      this.#dropped++;
+      task.args = [];
+    });
     const task: Task = {
       id: this.#nextId++,
       src,
       name,
       args,
-      future: future as Future<unknown>,
+      future: future as TaskFuture<unknown>,
+      queued: false,
     };
     this.#clearIdleTimer?.();
     this.#clearIdleTimer = undefined;
     const slot = this.#idle.pop() ??
       (this.#slots.length < this.#size ? this.#spawn() : undefined);
-    if (slot === undefined) this.#queue.push(task);
+    if (slot === undefined) this.#enqueue(task);
     else if (!this.#post(slot, task)) this.#dispatch(slot);
     return future;
   }
@@ -327,10 +384,12 @@ export class WorkerExecutor implements Executor, Disposable {
       slot.worker.terminate();
     }
     const waiting = this.#queue.slice(this.#head);
+    for (const task of waiting) task.queued = false;
     this.#slots = [];
     this.#idle = [];
     this.#queue = [];
     this.#head = 0;
+    this.#dropped = 0;
     for (const task of running) {
       fail(
         task,
@@ -441,6 +500,14 @@ export class WorkerExecutor implements Executor, Disposable {
     }
   }
 
+  /** Queues `task` at the tail, or at the head when `first`. */
+  #enqueue(task: Task, first = false): void {
+    task.queued = true;
+    if (!first) this.#queue.push(task);
+    else if (this.#head > 0) this.#queue[--this.#head] = task;
+    else this.#queue.unshift(task);
+  }
+
   #dequeue(): Task | undefined {
     while (this.#head < this.#queue.length) {
       const task = this.#queue[this.#head]!;
@@ -449,7 +516,12 @@ export class WorkerExecutor implements Executor, Disposable {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
-      if (!task.future.done()) return task; // skip cancelled tasks
+      task.queued = false;
+      if (task.future.done()) {
+        this.#dropped--; // settled while it waited
+        continue;
+      }
+      return task;
     }
     return undefined;
   }
@@ -525,12 +597,11 @@ export class WorkerExecutor implements Executor, Disposable {
     if (task !== undefined) {
       const error = failure(task);
       if (error !== undefined) fail(task, error);
-      else if (this.#head > 0) this.#queue[--this.#head] = task;
-      else this.#queue.unshift(task);
+      else if (!task.future.done()) this.#enqueue(task, true);
     }
     // Replace the lost worker if tasks are waiting for one; else the
     // workers left may all be idle now.
-    if (this.#head < this.#queue.length && !this.#closed) {
+    if (this.pending > 0 && !this.#closed) {
       this.#dispatch(this.#spawn());
     } else if (!this.#closed) this.#armIdleTimer();
   }

@@ -2,7 +2,9 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { chainFuture } from "../concurrent/chain_future.ts";
-import { TimeoutError } from "../concurrent/errors.ts";
+import { quiet } from "../concurrent/_quiet.ts";
+import { isThenable } from "../concurrent/_thenable.ts";
+import { CancelledError, TimeoutError } from "../concurrent/errors.ts";
 import type { Executor } from "../concurrent/executor.ts";
 import { Future } from "../concurrent/future.ts";
 import { WorkerExecutor } from "../concurrent/worker_executor.ts";
@@ -13,7 +15,7 @@ import {
   type TimeoutHandle,
   WRITE,
 } from "./constants.ts";
-import { registerLoopReporter } from "./_loop_errors.ts";
+import { markLoopClosed, registerLoopReporter } from "./_loop_hooks.ts";
 import { Poller } from "./_poller.ts";
 import { setErrorRouter } from "./_report.ts";
 import { TimerEntry, TimerHeap } from "./_timer_heap.ts";
@@ -36,7 +38,9 @@ export interface IOLoopOptions {
    */
   makeCurrent?: boolean;
   /**
-   * Where errors from callbacks, timeouts and handlers go.
+   * Where errors from callbacks, timeouts and handlers go. A
+   * `CancelledError` is not reported (as in Tornado 6): cancelled work is
+   * not a failure.
    *
    * @default {a `console.error` that names the callback}
    */
@@ -77,8 +81,17 @@ const EVENT_MASK = READ | WRITE | ERROR;
 type AnyFunction = (...args: any[]) => unknown;
 
 let currentLoop: IOLoop | null = null;
+// The loop inside start() (or runSync()); one at a time, as in asyncio.
+let runningLoop: IOLoop | null = null;
 let configuredImpl: typeof IOLoop | null = null;
 let configuredOptions: IOLoopOptions = {};
+
+function anotherRunning(method: string): Error {
+  return new Error(
+    `Cannot call IOLoop.${method}: another IOLoop is running; ` +
+      "one loop runs at a time, so stop that one first",
+  );
+}
 
 function defaultOnError(err: unknown, where: string): void {
   console.error(`IOLoop: uncaught error in ${where}:`, err);
@@ -138,12 +151,6 @@ function checkTime(value: unknown, what: string): number {
   return value;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
-}
-
 /** A queued callback with arguments (one without is queued bare). */
 class BoundCall {
   readonly fn: AnyFunction;
@@ -170,12 +177,20 @@ interface HandlerEntry {
  * heap of deadlines; callbacks run in FIFO batches, one batch per turn of
  * Deno's event loop (on `setImmediate`, never the clamped `setTimeout(0)`).
  * Errors thrown, or promises rejected, by anything the loop runs go to the
- * loop's `onError` and the loop carries on.
+ * loop's `onError` and the loop carries on; a `CancelledError` is not
+ * reported, as in Tornado 6.
  *
  * Signals: Deno delivers `Deno.addSignalListener` callbacks on the main
  * thread, so a listener may call any loop method; use
  * {@linkcode IOLoop.addCallbackFromSignal} to defer the real work to the
  * loop's next batch, as Tornado does from a signal handler.
+ *
+ * Async context: callbacks, timeouts, handlers and `PeriodicCallback` ticks
+ * run in the `AsyncLocalStorage` context this module was loaded in, not in
+ * that of the code that scheduled them (asyncio copies the context per
+ * call; Deno 2.9 has no public way to do so that costs less than about
+ * 2 µs per call, many times the cost of a callback). Wrap a callback in
+ * `AsyncLocalStorage.bind()` to run it in the context it is scheduled from.
  *
  * @example Run timeouts and callbacks in order
  * ```ts
@@ -206,6 +221,27 @@ interface HandlerEntry {
  *   return 42;
  * });
  * assert.equal(answer, 42);
+ * loop.close();
+ * ```
+ *
+ * @example Carry an AsyncLocalStorage context into a callback
+ * ```ts
+ * import { IOLoop } from "@squall/io/ioloop";
+ * import { AsyncLocalStorage } from "node:async_hooks";
+ * import assert from "node:assert/strict";
+ *
+ * const requestId = new AsyncLocalStorage<string>();
+ * const loop = new IOLoop({ makeCurrent: false });
+ * const seen: (string | undefined)[] = [];
+ * await requestId.run("req-1", () =>
+ *   new Promise<void>((resolve) => {
+ *     loop.addCallback(() => seen.push(requestId.getStore()));
+ *     loop.addCallback(AsyncLocalStorage.bind(() => {
+ *       seen.push(requestId.getStore());
+ *       resolve();
+ *     }));
+ *   }));
+ * assert.deepEqual(seen, [undefined, "req-1"]);
  * loop.close();
  * ```
  */
@@ -475,10 +511,13 @@ export class IOLoop {
   /**
    * Holds the program open until {@linkcode IOLoop.stop}; the loop is
    * current meanwhile. If `stop()` was called while the loop was not
-   * running, resolves at once.
+   * running, resolves at once. One loop runs at a time: as Tornado and
+   * asyncio do, `start()` refuses to run a loop while another one is
+   * running (stop that one first).
    *
    * @returns A promise that resolves when `stop()` is called; it rejects
-   * if the loop is closed or already running.
+   * with an `Error` if the loop is closed or already running, or another
+   * loop is running.
    *
    * @example Run until a callback stops the loop
    * ```ts
@@ -496,6 +535,23 @@ export class IOLoop {
    * assert.notEqual(IOLoop.current(false), loop); // and no longer after
    * loop.close();
    * ```
+   *
+   * @example One loop runs at a time
+   * ```ts
+   * import { IOLoop } from "@squall/io/ioloop";
+   * import assert from "node:assert/strict";
+   *
+   * const a = new IOLoop({ makeCurrent: false });
+   * const b = new IOLoop({ makeCurrent: false });
+   * const running = a.start();
+   * await assert.rejects(b.start(), { message: /another IOLoop is running/ });
+   * a.stop();
+   * await running;
+   * b.addCallback(() => b.stop());
+   * await b.start(); // a has stopped: b may run
+   * a.close();
+   * b.close();
+   * ```
    */
   start(): Promise<void> {
     if (this.#closed) {
@@ -504,11 +560,15 @@ export class IOLoop {
     if (this.#running) {
       return Promise.reject(new Error("The IOLoop is already running"));
     }
+    if (runningLoop !== null) {
+      return Promise.reject(anotherRunning("start()"));
+    }
     if (this.#stopRequested) {
       this.#stopRequested = false;
       return Promise.resolve();
     }
     this.#running = true;
+    runningLoop = this;
     this.#previousCurrent = currentLoop;
     currentLoop = this;
     this.#keepAlive();
@@ -551,6 +611,7 @@ export class IOLoop {
       return;
     }
     this.#running = false;
+    if (runningLoop === this) runningLoop = null;
     if (this.#hold !== null) {
       clearTimeout(this.#hold);
       this.#hold = null;
@@ -572,7 +633,8 @@ export class IOLoop {
    * {@linkcode RunSyncOptions}).
    * @returns `fn`'s result. Rejects with `TimeoutError` on timeout, and with
    * an `Error` when the loop is already running (inside `start()` or
-   * another `runSync()`) or is stopped before `fn` finishes.
+   * another `runSync()`), another loop is running (see
+   * {@linkcode IOLoop.start}), or the loop is stopped before `fn` finishes.
    *
    * @example Get a result, or give up after a timeout
    * ```ts
@@ -604,6 +666,7 @@ export class IOLoop {
     if (this.#closed) {
       throw new Error("Cannot call IOLoop.runSync() on a closed IOLoop");
     }
+    if (runningLoop !== null) throw anotherRunning("runSync()");
     checkFunction(fn, "runSync()");
     const { timeout } = opts;
     if (timeout !== undefined) {
@@ -716,6 +779,7 @@ export class IOLoop {
     if (this.#closed) return;
     if (this.#running) this.stop();
     this.#closed = true;
+    markLoopClosed(this);
     this.#stopRequested = false;
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);
@@ -1213,7 +1277,10 @@ export class IOLoop {
    * self-contained.
    * @param fn The function to run.
    * @param args Its arguments.
-   * @returns `fn`'s result, or a rejection with what it threw.
+   * @returns `fn`'s result, or a rejection with what it threw (or why it
+   * could not run: a bad argument, a closed loop, an executor shut down
+   * while `fn` ran). The promise may be ignored: a failure nobody awaits
+   * does not end the program.
    *
    * @example Run a function on an inline executor
    * ```ts
@@ -1228,10 +1295,18 @@ export class IOLoop {
    * loop.close();
    * ```
    */
-  async runInExecutor<A extends unknown[], R>(
+  runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
     fn: (...args: A) => R | PromiseLike<R>,
     ...args: A
+  ): Promise<Awaited<R>> {
+    return quiet(this.#runInExecutor(executor, fn, args));
+  }
+
+  async #runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    args: A,
   ): Promise<Awaited<R>> {
     checkFunction(fn, "runInExecutor()");
     if (executor !== null && executor !== undefined) {
@@ -1335,11 +1410,16 @@ export class IOLoop {
     try {
       const result = args === undefined ? fn() : fn(...args);
       if (result !== undefined && isThenable(result)) {
-        result.then(undefined, (err) => this.#report(err, describe(kind, fn)));
+        result.then(undefined, (err) => this.#fail(err, kind, fn));
       }
     } catch (err) {
-      this.#report(err, describe(kind, fn));
+      this.#fail(err, kind, fn);
     }
+  }
+
+  /** A callback failed. Cancelled work is no failure (Tornado 6). */
+  #fail(err: unknown, kind: string, fn: AnyFunction): void {
+    if (!(err instanceof CancelledError)) this.#report(err, describe(kind, fn));
   }
 
   #report(err: unknown, where: string): void {

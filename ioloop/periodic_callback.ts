@@ -1,13 +1,14 @@
 // Copyright the squall authors. MIT license.
 
 import type { TimeoutHandle } from "./constants.ts";
+import { CancelledError } from "../concurrent/errors.ts";
+import { isThenable } from "../concurrent/_thenable.ts";
 import { IOLoop } from "./ioloop.ts";
-import { reportToLoop } from "./_loop_errors.ts";
+import { isLoopClosed, reportToLoop } from "./_loop_hooks.ts";
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
+/** A call failed. Cancelled work is no failure (Tornado 6). */
+function fail(loop: IOLoop, err: unknown, where: string): void {
+  if (!(err instanceof CancelledError)) reportToLoop(loop, err, where);
 }
 
 /**
@@ -21,7 +22,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * once. With `jitter`, each period is multiplied by
  * `1 + jitter * (Math.random() - 0.5)`, as Tornado does, to spread out
  * callbacks that would otherwise fire together. Errors thrown or rejected by
- * the callback go to that loop's error handler and the beats go on.
+ * the callback go to that loop's error handler (a `CancelledError` is not
+ * reported, as in Tornado 6) and the beats go on.
  *
  * @example Tick three times
  * ```ts
@@ -101,7 +103,8 @@ export class PeriodicCallback {
 
   /**
    * Starts the beats on the current loop; the first call is one period
-   * from now. Does nothing if already running.
+   * from now. Does nothing if already running. Closing the loop stops the
+   * beats, so `start()` after that begins again on the loop current then.
    *
    * @throws {Error} When the first beat cannot be scheduled on the loop
    * (the callback then stays stopped).
@@ -126,7 +129,7 @@ export class PeriodicCallback {
    * ```
    */
   start(): void {
-    if (this.#running) return;
+    if (this.#live()) return;
     this.#loop = IOLoop.current();
     this.#running = true;
     this.#generation++;
@@ -156,7 +159,7 @@ export class PeriodicCallback {
    * ```
    */
   stop(): void {
-    if (!this.#running) return;
+    if (!this.#live()) return;
     this.#running = false;
     this.#generation++;
     if (this.#timeout !== null) {
@@ -168,7 +171,8 @@ export class PeriodicCallback {
   /**
    * Whether the beats are on.
    *
-   * @returns `true` between `start()` and `stop()`.
+   * @returns `true` between `start()` and `stop()`, as long as the loop
+   * they run on is not closed.
    *
    * @example Follow the state
    * ```ts
@@ -186,6 +190,17 @@ export class PeriodicCallback {
    * ```
    */
   isRunning(): boolean {
+    return this.#live();
+  }
+
+  // close() of the loop cleared the next beat: the beats are over.
+  #live(): boolean {
+    if (this.#running && isLoopClosed(this.#loop!)) {
+      this.#running = false;
+      this.#generation++;
+      this.#timeout = null;
+      this.#loop = null;
+    }
     return this.#running;
   }
 
@@ -198,20 +213,26 @@ export class PeriodicCallback {
     try {
       result = this.#callback();
     } catch (err) {
-      reportToLoop(loop, err, where);
+      fail(loop, err, where);
     }
     if (!isThenable(result)) {
       this.#scheduleNext(generation);
       return;
     }
     // No new call while this one's promise is pending.
-    result.then(
-      () => this.#scheduleNext(generation),
-      (err) => {
-        reportToLoop(loop, err, where);
-        this.#scheduleNext(generation);
-      },
-    );
+    try {
+      result.then(
+        () => this.#scheduleNext(generation),
+        (err) => {
+          fail(loop, err, where);
+          this.#scheduleNext(generation);
+        },
+      );
+    } catch (err) {
+      // A thenable whose then() throws: that is the call's failure.
+      fail(loop, err, where);
+      this.#scheduleNext(generation);
+    }
   };
 
   #scheduleNext(generation: number, fromStart = false): void {

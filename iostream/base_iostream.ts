@@ -1,8 +1,8 @@
 // Copyright the squall authors. MIT license.
 
+import { quiet, rejected } from "../concurrent/_quiet.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { armGiveUp, type GiveUp, readGiveUp } from "./_give_up.ts";
-import { quiet, rejected } from "./_quiet.ts";
 import {
   checkSize,
   optionalSize,

@@ -1,7 +1,7 @@
 // Copyright the squall authors. MIT license.
 
+import { rejected } from "../concurrent/_quiet.ts";
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
-import { rejected } from "./_quiet.ts";
 import { typeName } from "./_type_name.ts";
 
 // The most bytes one write to the writable end copies and passes on.

@@ -1,5 +1,6 @@
 // Copyright the squall authors. MIT license.
 
+import { quiet, rejected } from "../concurrent/_quiet.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { StreamClosedError } from "./errors.ts";
 import { IOStream, type StreamConnectOptions } from "./iostream.ts";
@@ -10,7 +11,6 @@ import {
   giveUpWaiting,
   readGiveUp,
 } from "./_give_up.ts";
-import { quiet, rejected } from "./_quiet.ts";
 import { ownStreamOptions } from "./_options.ts";
 
 /**

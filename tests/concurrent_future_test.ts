@@ -1,6 +1,7 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   CancelledError,
   chainFuture,
@@ -36,6 +37,41 @@ Deno.test("Future results and exceptions", async (t) => {
       assert.equal(f.exception(), undefined);
       assert.equal(await f, 3);
       assert.equal(await f, 3);
+    },
+  );
+
+  await t.step(
+    "setResult() and futureSetResultUnlessCancelled() refuse a thenable with TypeError",
+    async () => {
+      const rejected = Promise.reject(new Error("inner"));
+      rejected.catch(() => {});
+      const thenables: unknown[] = [
+        rejected,
+        new Promise(() => {}),
+        new Future<number>(),
+        { then() {} },
+        Object.assign(() => {}, { then() {} }),
+      ];
+      for (const value of thenables) {
+        const f = new Future<unknown>();
+        assert.throws(() => f.setResult(value), {
+          name: "TypeError",
+          message: /Cannot setResult with a thenable.*chainFuture/,
+        });
+        assert.equal(f.done(), false); // still pending, still settleable
+        assert.throws(() => futureSetResultUnlessCancelled(f, value), {
+          name: "TypeError",
+          message: /futureSetResultUnlessCancelled with a thenable/,
+        });
+        f.cancel(); // a cancelled future refuses it too: it is misuse
+        assert.throws(
+          () => futureSetResultUnlessCancelled(f, value),
+          TypeError,
+        );
+      }
+      const f = new Future<unknown>();
+      f.setResult({ then: "not a function" });
+      assert.deepEqual(await f, { then: "not a function" });
     },
   );
 
@@ -223,6 +259,35 @@ Deno.test("Future.cancel()", async (t) => {
 });
 
 Deno.test("Future.addDoneCallback()", async (t) => {
+  await t.step(
+    "runs each callback in the async context of whoever added it, not of the settler",
+    async () => {
+      const store = new AsyncLocalStorage<string>();
+      const seen: Array<[string, string | undefined]> = [];
+      const pending = new Future<void>();
+      store.run("adder 1", () => {
+        pending.addDoneCallback(() => seen.push(["1", store.getStore()]));
+      });
+      store.run("adder 2", () => {
+        pending.addDoneCallback(() => seen.push(["2", store.getStore()]));
+      });
+      pending.addDoneCallback(() => seen.push(["3", store.getStore()]));
+      store.run("settler", () => pending.setResult());
+      const done = new Future<void>();
+      done.setResult();
+      store.run("late adder", () => {
+        done.addDoneCallback(() => seen.push(["4", store.getStore()]));
+      });
+      await macrotask();
+      assert.deepEqual(seen, [
+        ["1", "adder 1"],
+        ["2", "adder 2"],
+        ["3", undefined],
+        ["4", "late adder"],
+      ]);
+    },
+  );
+
   await t.step(
     "runs each callback once, after settling, not inline",
     async () => {
@@ -416,6 +481,16 @@ Deno.test("chainFuture()", async (t) => {
     } as unknown as PromiseLike<string>;
     chainFuture(thenable, d);
     assert.equal(await d, "thenable");
+    // A thenable that fulfils with another thenable is followed, as a
+    // promise would be.
+    const e = new Future<string>();
+    const nested = {
+      then(ok: (v: unknown) => void) {
+        ok(Promise.resolve("nested"));
+      },
+    } as unknown as PromiseLike<string>;
+    chainFuture(nested, e);
+    assert.equal(await e, "nested");
   });
 
   await t.step("a thenable whose then() throws fails the target", async () => {

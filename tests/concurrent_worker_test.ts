@@ -54,6 +54,19 @@ Deno.test("WorkerExecutor construction", async (t) => {
     }
   });
 
+  await t.step("refuses a size or idleTimeout that is not a number", () => {
+    for (const bad of ["2", 2n, true, {}]) {
+      assert.throws(() => new WorkerExecutor({ size: bad as number }), {
+        name: "TypeError",
+        message: /size must be a number, got /,
+      });
+      assert.throws(() => new WorkerExecutor({ idleTimeout: bad as number }), {
+        name: "TypeError",
+        message: /idleTimeout must be a number, got /,
+      });
+    }
+  });
+
   await t.step("defaults its size to navigator.hardwareConcurrency", () => {
     using pool = new WorkerExecutor();
     assert.equal(pool.size, navigator.hardwareConcurrency);
@@ -381,6 +394,27 @@ Deno.test("WorkerExecutor queues excess tasks in order", async (t) => {
     assert.equal(await third, 2); // the cancelled task did not run
     assert.equal(cancelled.cancelled(), true);
   });
+
+  await t.step(
+    "pending counts only live waiting tasks: a cancelled one drops at once",
+    async () => {
+      using pool = new WorkerExecutor({ size: 1 });
+      const first = pool.submit(runCount);
+      const waiting = [1, 2, 3, 4].map(() => pool.submit(runCount));
+      assert.equal(pool.pending, 4);
+      waiting[1]!.cancel(); // not the head
+      assert.equal(pool.pending, 3);
+      waiting[0]!.setException(new Error("settled from outside"));
+      assert.equal(pool.pending, 2);
+      waiting[1]!.cancel(); // already done: nothing changes
+      assert.equal(pool.pending, 2);
+      assert.equal(await first, 1);
+      assert.equal(await waiting[2], 2);
+      assert.equal(await waiting[3], 3);
+      assert.equal(pool.pending, 0);
+      await assert.rejects(waiting[0]!, /settled from outside/);
+    },
+  );
 
   await t.step(
     "a running task cancelled is discarded; the pool goes on",

@@ -4,10 +4,11 @@ import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import FakeTimers from "@sinonjs/fake-timers";
 import { DummyExecutor } from "../concurrent/dummy_executor.ts";
-import { TimeoutError } from "../concurrent/errors.ts";
+import { CancelledError, TimeoutError } from "../concurrent/errors.ts";
 import { Future } from "../concurrent/future.ts";
-import { IOLoop, type TimeoutHandle } from "../ioloop/mod.ts";
+import { IOLoop, PeriodicCallback, type TimeoutHandle } from "../ioloop/mod.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
+import { countUnhandledRejections } from "./_capture.ts";
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -221,6 +222,40 @@ Deno.test("IOLoop sends callback, timeout and rejected-promise errors to onError
   loop.close();
 });
 
+Deno.test("IOLoop does not report a CancelledError from a callback or timeout (Tornado 6)", async () => {
+  const { errors, onError } = collectErrors();
+  const loop = new IOLoop({ makeCurrent: false, onError });
+  const done = Promise.withResolvers<void>();
+  loop.addCallback(function throwsCancelled() {
+    throw new CancelledError();
+  });
+  loop.spawnCallback(function returnsCancelled() {
+    const f = new Future<void>();
+    loop.callLater(1, () => f.cancel());
+    return f;
+  });
+  loop.callLater(1, async function awaitsCancelled() {
+    const f = new Future<void>();
+    f.cancel();
+    await f;
+  });
+  const cancelled = new Future<void>();
+  cancelled.cancel();
+  loop.addFuture(cancelled, (f) => f.result()); // result() throws it
+  // Anything else still is.
+  loop.addCallback(function other() {
+    throw new Error("still reported");
+  });
+  loop.callLater(5, () => done.resolve());
+  await done.promise;
+  await nextTurn();
+  assert.deepEqual(
+    errors.map((e) => [(e.err as Error).message, e.where]),
+    [["still reported", "callback other"]],
+  );
+  loop.close();
+});
+
 Deno.test("IOLoop's default onError logs the callback's name with console.error", async () => {
   const logged: unknown[][] = [];
   const original = console.error;
@@ -333,6 +368,45 @@ Deno.test("IOLoop.start() rejects while running or once closed", async () => {
   await running;
   loop.close();
   await assert.rejects(loop.start(), { message: /closed/ });
+});
+
+Deno.test("IOLoop.start() and runSync() reject while another loop is running", async () => {
+  const original = new IOLoop();
+  const a = new IOLoop({ makeCurrent: false });
+  const b = new IOLoop({ makeCurrent: false });
+  const running = a.start();
+  // Raced with a turn: a start() that is let through would never settle.
+  const pendingAfterATurn = nextTurn().then(() => "still pending");
+  await assert.rejects(Promise.race([b.start(), pendingAfterATurn]), {
+    name: "Error",
+    message: /start\(\): another IOLoop is running/,
+  });
+  let ran = false;
+  await assert.rejects(
+    Promise.race([b.runSync(() => (ran = true)), pendingAfterATurn]),
+    {
+      name: "Error",
+      message: /runSync\(\): another IOLoop is running/,
+    },
+  );
+  await nextTurn();
+  assert.equal(ran, false); // refused before it was scheduled
+  assert.equal(IOLoop.current(false), a);
+  a.stop();
+  await running;
+  // The loop current before a.start() is current again, not a stopped one.
+  assert.equal(IOLoop.current(false), original);
+  // Once a stopped, b may run, and so may a's runSync after b's.
+  b.addCallback(() => b.stop());
+  await b.start();
+  assert.equal(await b.runSync(() => "b"), "b");
+  assert.equal(await a.runSync(() => "a"), "a");
+  // A closed loop is no longer running: it does not block the others.
+  const closing = a.start();
+  a.close();
+  await closing;
+  assert.equal(await b.runSync(() => "after close"), "after close");
+  for (const loop of [original, b]) loop.close();
 });
 
 Deno.test("IOLoop.runSync() resolves with the function's result", async (t) => {
@@ -766,6 +840,30 @@ Deno.test("IOLoop's own default executor is a WorkerExecutor, shut down by close
   loop.close();
 });
 
+Deno.test("IOLoop.runInExecutor()'s promise, ignored, never causes an unhandled rejection", async () => {
+  let awaited: Promise<unknown> | undefined;
+  const count = await countUnhandledRejections(async () => {
+    const loop = new IOLoop({ makeCurrent: false });
+    // The task fails.
+    loop.runInExecutor(new DummyExecutor(), () => {
+      throw new Error("ignored failure");
+    });
+    // Misuse.
+    loop.runInExecutor(null, 1 as unknown as () => number);
+    // The loop's own WorkerExecutor is shut down by close() mid-task.
+    const started = loop.runInExecutor(null, () => "warm");
+    assert.equal(await started, "warm");
+    loop.runInExecutor(null, () => new Promise(() => {}));
+    awaited = loop.runInExecutor(null, () => new Promise(() => {}));
+    loop.close();
+    // Closed: refused.
+    loop.runInExecutor(null, () => 1);
+  });
+  assert.equal(count, 0);
+  // Whoever awaits still sees the failure.
+  await assert.rejects(awaited!, /shut down while the task was running/);
+});
+
 Deno.test("IOLoop.runSync() awaits a Future and cancels it on timeout", async () => {
   const loop = new IOLoop({ makeCurrent: false });
   const ready = new Future<string>();
@@ -807,5 +905,45 @@ Deno.test("IOLoop callbacks do not inherit the async context of whoever armed th
   loop.callLater(30, () => done.resolve());
   await done.promise;
   assert.deepEqual(seen, [undefined, undefined]);
+  loop.close();
+});
+
+Deno.test("IOLoop runs what it schedules in a neutral context; AsyncLocalStorage.bind() carries the scheduler's", async () => {
+  const store = new AsyncLocalStorage<string>();
+  const loop = new IOLoop();
+  const seen: Record<string, string | undefined> = {};
+  const expected = 12;
+  const done = Promise.withResolvers<void>();
+  const mark = (key: string) => () => {
+    seen[key] = store.getStore();
+    if (Object.keys(seen).length === expected) done.resolve();
+  };
+  store.run("scheduler", () => {
+    for (
+      const [suffix, wrap] of [
+        ["", (fn: () => void) => fn],
+        [" bound", (fn: () => void) => AsyncLocalStorage.bind(fn)],
+      ] as const
+    ) {
+      loop.addCallback(wrap(mark(`addCallback${suffix}`)));
+      loop.spawnCallback(wrap(mark(`spawnCallback${suffix}`)));
+      loop.callLater(1, wrap(mark(`callLater${suffix}`)));
+      loop.callAt(loop.time() + 1, wrap(mark(`callAt${suffix}`)));
+      loop.addTimeout(loop.time() + 1, wrap(mark(`addTimeout${suffix}`)));
+      const tick = mark(`PeriodicCallback${suffix}`);
+      const pc = new PeriodicCallback(
+        wrap(() => {
+          pc.stop();
+          tick();
+        }),
+        1,
+      );
+      pc.start();
+    }
+  });
+  await done.promise;
+  for (const [key, value] of Object.entries(seen)) {
+    assert.equal(value, key.endsWith(" bound") ? "scheduler" : undefined, key);
+  }
   loop.close();
 });

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { CancelledError } from "../concurrent/errors.ts";
 import { IOLoop, PeriodicCallback, type TimeoutHandle } from "../ioloop/mod.ts";
 
 /**
@@ -97,21 +98,46 @@ Deno.test("PeriodicCallback reports errors to the loop current at start() and ke
     calls++;
     if (calls === 1) throw new Error("sync failure");
     if (calls === 2) return Promise.reject(new Error("async failure"));
+    if (calls === 3) {
+      return {
+        then() {
+          throw new Error("broken thenable");
+        },
+      };
+    }
     return undefined;
   }, 10);
   pc.start();
   other.makeCurrent();
-  await t.clock.tickAsync(30);
-  assert.equal(calls, 3);
+  await t.clock.tickAsync(40);
+  assert.equal(calls, 4);
+  assert.equal(pc.isRunning(), true);
   assert.deepEqual(
     t.errors.map((e) => [(e.err as Error).message, e.where]),
     [
       ["sync failure", "periodic callback flaky"],
       ["async failure", "periodic callback flaky"],
+      ["broken thenable", "periodic callback flaky"],
     ],
   );
   pc.stop();
   other.close();
+});
+
+Deno.test("PeriodicCallback does not report a CancelledError (Tornado 6) and keeps beating", async () => {
+  using t = fakeLoop();
+  let calls = 0;
+  const pc = new PeriodicCallback(() => {
+    calls++;
+    if (calls === 1) throw new CancelledError();
+    if (calls === 2) return Promise.reject(new CancelledError());
+    return undefined;
+  }, 10);
+  pc.start();
+  await t.clock.tickAsync(30);
+  assert.equal(calls, 3);
+  assert.deepEqual(t.errors, []);
+  pc.stop();
 });
 
 Deno.test("PeriodicCallback applies jitter as Tornado does: period * (1 + jitter * (random - 0.5))", async () => {
@@ -220,6 +246,29 @@ Deno.test("PeriodicCallback stops quietly when its loop is closed", async () => 
   await t.clock.tickAsync(100);
   assert.equal(calls, 1);
   assert.equal(pc.isRunning(), false);
+  assert.deepEqual(t.errors, []);
+});
+
+Deno.test("PeriodicCallback is stopped by its loop's close() between beats; start() then beats on the new current loop", async () => {
+  using t = fakeLoop();
+  let calls = 0;
+  const pc = new PeriodicCallback(() => calls++, 10);
+  pc.start();
+  await t.clock.tickAsync(35);
+  assert.equal(calls, 3);
+  t.loop.close();
+  assert.equal(pc.isRunning(), false); // at once, not at the next beat
+  const next = new IOLoop({ time: () => t.clock.now });
+  try {
+    pc.start();
+    assert.equal(pc.isRunning(), true);
+    await t.clock.tickAsync(50);
+    assert.equal(calls, 8);
+    pc.stop();
+    assert.equal(pc.isRunning(), false);
+  } finally {
+    next.close();
+  }
   assert.deepEqual(t.errors, []);
 });
 
