@@ -595,9 +595,10 @@ export class IOLoop {
    * const seen: string[] = [];
    * loop.callLater(1, () => {
    *   seen.push("first");
+   *   // Pending when stop() is called, whatever the timer's lateness.
+   *   loop.callLater(1, () => seen.push("kept"));
    *   loop.stop();
    * });
-   * loop.callLater(5, () => seen.push("kept"));
    * await loop.start();
    * assert.deepEqual(seen, ["first"]);
    * await new Promise<void>((resolve) => loop.callLater(10, resolve));
@@ -1467,6 +1468,13 @@ export class IOLoop {
   #onTimer = (): void => {
     this.#timer = null;
     this.#armedAt = Infinity;
+    // As in Tornado (asyncio's ready queue runs before newly due timers):
+    // callbacks already queued run before any timeout that became due.
+    if (this.#immediate !== null) {
+      clearImmediate(this.#immediate);
+      this.#runCallbacks();
+      if (this.#closed) return;
+    }
     const timers = this.#timers;
     // Deno fires ~1 ms late at best: run everything due by now in one go,
     // but leave timeouts added by these callbacks to the next round.

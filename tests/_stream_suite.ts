@@ -671,11 +671,14 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
 
   test("a streamed readBytes() that times out keeps what it has not delivered", async ({ a, b }) => {
     const seen: number[] = [];
+    // Buffered first: the read streams them as it starts, so its timeout
+    // cannot fire before they are delivered, however slow the transport.
+    await buffered(a, () => b.write(new Uint8Array([1, 2, 3])), 3);
     const pending = a.readBytes(10, {
       streamingCallback: (chunk) => seen.push(...chunk),
       timeout: 50,
     });
-    await b.write(new Uint8Array([1, 2, 3]));
+    assert.deepEqual(seen, [1, 2, 3]);
     await assert.rejects(pending, { name: "TimeoutError" });
     assert.deepEqual(seen, [1, 2, 3]);
     await b.write(new Uint8Array([4, 5]));
