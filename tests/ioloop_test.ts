@@ -194,6 +194,25 @@ Deno.test("IOLoop: a timeout scheduled by a timeout callback runs in a later rou
   assert.deepEqual(seen, ["outer", "outer done", "inner"]);
 });
 
+Deno.test("IOLoop runs queued callbacks before a timeout that fell due meanwhile", async () => {
+  // Scheduled from a setImmediate task, with the thread then kept busy past
+  // the deadline (as on a loaded machine): Deno's next turn finds the timer
+  // due and runs timers before immediates.
+  await new Promise((resolve) => setImmediate(resolve));
+  const loop = new IOLoop({ makeCurrent: false });
+  const order: string[] = [];
+  loop.callLater(1, () => {
+    order.push("timeout");
+    loop.stop();
+  });
+  loop.addCallback(() => order.push("callback"));
+  const end = performance.now() + 5;
+  while (performance.now() < end) { /* busy */ }
+  await loop.start();
+  assert.deepEqual(order, ["callback", "timeout"]);
+  loop.close();
+});
+
 Deno.test("IOLoop sends callback, timeout and rejected-promise errors to onError and keeps going", async () => {
   const { errors, onError } = collectErrors();
   const loop = new IOLoop({ makeCurrent: false, onError });
