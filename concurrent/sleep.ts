@@ -43,7 +43,12 @@ export interface SleepOptions {
 export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
   const invalid = checkDelay(ms, "sleep") ?? checkOptions(options, "sleep");
   if (invalid !== undefined) return Promise.reject(invalid);
-  const { signal } = options;
+  let signal: AbortSignal | undefined;
+  try {
+    signal = options.signal; // read once; a getter may throw
+  } catch (err) {
+    return Promise.reject(err);
+  }
   if (signal === undefined) {
     return new Promise((resolve) => void setLongTimeout(resolve, ms));
   }

@@ -79,13 +79,21 @@ export function withTimeout<T>(
       new TypeError("Cannot use withTimeout: expected a promise or a Future"),
     );
   }
-  let invalid = checkDelay(timeout, "withTimeout timeout") ??
-    checkOptions(options, "withTimeout");
+  // Why a misused call fails, if it does (boxed: a getter may throw
+  // anything, undefined included).
+  let misuse: { reason: unknown } | undefined;
   let quiet: readonly ErrorClass[] = [];
-  if (invalid === undefined) {
-    const classes = quietClasses(options.quietExceptions);
-    if (classes instanceof TypeError) invalid = classes;
-    else quiet = classes;
+  const bad = checkDelay(timeout, "withTimeout timeout") ??
+    checkOptions(options, "withTimeout");
+  if (bad !== undefined) misuse = { reason: bad };
+  else {
+    try {
+      const classes = quietClasses(options.quietExceptions);
+      if (classes instanceof TypeError) misuse = { reason: classes };
+      else quiet = classes;
+    } catch (err) {
+      misuse = { reason: err }; // the quietExceptions getter threw
+    }
   }
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
@@ -95,8 +103,8 @@ export function withTimeout<T>(
     reject = rej;
   });
   // A misused call rejects at once, yet still absorbs p's failure below.
-  let settled = invalid !== undefined;
-  if (invalid !== undefined) reject(invalid);
+  let settled = misuse !== undefined;
+  if (misuse !== undefined) reject(misuse.reason);
   const expire = (): void => {
     if (settled) return;
     settled = true;

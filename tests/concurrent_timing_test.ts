@@ -255,6 +255,28 @@ Deno.test("withTimeout()", async (t) => {
   );
 
   await t.step(
+    "a quietExceptions getter that throws rejects; p's failure is still absorbed",
+    async () => {
+      const boom = new Error("getter");
+      const f = new Future<void>();
+      let settled: Promise<void>;
+      const logged = await captureConsoleError(async () => {
+        assert.doesNotThrow(() => {
+          settled = withTimeout(10, f, {
+            get quietExceptions(): never {
+              throw boom;
+            },
+          });
+        });
+        await assert.rejects(settled!, (e) => e === boom);
+        f.setException(new Error("after misuse"));
+        await macrotask();
+      });
+      assert.equal(logged.length, 1);
+    },
+  );
+
+  await t.step(
     "quietExceptions that are not error classes reject, naming the entry",
     async () => {
       const bad: [unknown, string][] = [
@@ -487,6 +509,22 @@ Deno.test("sleep()", async (t) => {
         });
       }
       await sleep(0, undefined);
+    },
+  );
+
+  await t.step(
+    "a signal getter that throws rejects, never throws",
+    async () => {
+      const boom = new Error("getter");
+      let settled: Promise<void>;
+      assert.doesNotThrow(() => {
+        settled = sleep(0, {
+          get signal(): AbortSignal {
+            throw boom;
+          },
+        });
+      });
+      await assert.rejects(settled!, (e) => e === boom);
     },
   );
 
