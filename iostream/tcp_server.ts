@@ -840,16 +840,16 @@ function readCloseOptions(
   }
   const { timeout, signal } = options;
   if (timeout !== undefined) {
-    if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+    if (typeof timeout !== "number") {
       throw new TypeError(
         `Cannot close TCPServer: timeout must be a number, got ${
           typeName(timeout)
         }`,
       );
     }
-    if (timeout < 0) {
+    if (!(timeout >= 0)) {
       throw new RangeError(
-        `Cannot close TCPServer: timeout must not be negative, got ${timeout}`,
+        `Cannot close TCPServer: timeout must be a non-negative number of milliseconds, got ${timeout}`,
       );
     }
   }

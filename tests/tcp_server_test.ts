@@ -668,6 +668,10 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen({ path: "" }), TypeError);
     assert.deepEqual(server.addrs, []);
     await assert.rejects(server.close({ timeout: -1 }), RangeError);
+    await assert.rejects(server.close({ timeout: NaN }), {
+      name: "RangeError",
+      message: /timeout must be a non-negative number .* got NaN/,
+    });
     await assert.rejects(
       // @ts-expect-error: timeout must be a number
       server.close({ timeout: "100" }),
