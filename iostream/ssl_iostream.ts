@@ -12,6 +12,7 @@ import {
 } from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
 import { ownStreamOptions } from "./_options.ts";
+import { typeName } from "./_type_name.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -72,8 +73,22 @@ export class SSLIOStream extends IOStream {
    * @param conn A connection from `Deno.connectTls`, `Deno.listenTls` or
    * `Deno.startTls`.
    * @param options Buffer limits.
+   * @throws {TypeError} When `conn` is not a TLS connection (it has no
+   * `handshake()`): wrap a plain `Deno.Conn` in an `IOStream`, and upgrade
+   * it with `IOStream.startTls` if need be. `conn` stays the caller's then.
    */
   constructor(conn: Deno.TlsConn, options: StreamOptions = {}) {
+    // Checked before anything uses it: a plain conn would fail only at the
+    // first handshake, read or write, with a message about a missing method.
+    if (
+      typeof (conn as Partial<Deno.TlsConn> | null)?.handshake !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot create SSLIOStream: expected a Deno.TlsConn, got ${
+          typeName(conn)
+        }`,
+      );
+    }
     super(conn, options);
     this.#tls = conn;
   }

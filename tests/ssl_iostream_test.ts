@@ -334,6 +334,25 @@ Deno.test("SSLIOStream.waitForHandshake() that fails (wrong CA) rejects with Den
   assert.ok(server.error instanceof Deno.errors.InvalidData);
 });
 
+Deno.test("new SSLIOStream() refuses a connection that is not TLS and leaves it to the caller", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using _server = await listener.accept();
+  assert.throws(() => new SSLIOStream(conn as never), {
+    name: "TypeError",
+    message: "Cannot create SSLIOStream: expected a Deno.TlsConn, got TcpConn",
+  });
+  assert.throws(() => new SSLIOStream(null as never), {
+    name: "TypeError",
+    message: /got null/,
+  });
+  // Still open and usable.
+  assert.equal(await conn.write(new Uint8Array(1)), 1);
+});
+
 Deno.test("IOStream.startTls() refuses while a close callback keeps a read in flight", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const plain = await IOStream.connect(listener.addr);
