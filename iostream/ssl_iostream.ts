@@ -59,6 +59,9 @@ export class SSLIOStream extends IOStream {
   readonly #tls: Deno.TlsConn;
   #handshake: Promise<SSLIOStream> | null = null;
   #handshook = false;
+  // The handshake's outcome is known (done, failed, or closed before it):
+  // a give-up then has nothing to wait for.
+  #handshakeSettled = false;
   #alpn: string | null = null;
 
   /**
@@ -239,7 +242,9 @@ export class SSLIOStream extends IOStream {
    * With `timeout` or `signal` it gives up waiting (`TimeoutError`, or the
    * signal's reason); the stream stays open and the handshake goes on, so a
    * later call can still wait for it. A peer that never completes its
-   * handshake is usually closed then.
+   * handshake is usually closed then. Once the handshake is over, every
+   * call settles with its outcome at once, even with a timeout of 0 (or
+   * less); an already aborted signal still rejects with its reason.
    *
    * @param options `timeout` (milliseconds) and `signal` to give up waiting.
    * @returns This stream.
@@ -280,16 +285,20 @@ export class SSLIOStream extends IOStream {
       return rejected(err);
     }
     if (this.#handshake === null) {
-      this.#handshake = quiet(
-        this.closed()
-          ? Promise.reject(this.#closedError())
-          : this.#tls.handshake().then(
+      if (this.closed()) {
+        this.#handshakeSettled = true;
+        this.#handshake = rejected(this.#closedError());
+      } else {
+        this.#handshake = quiet(
+          this.#tls.handshake().then(
             (info) => {
               this.#alpn = info.alpnProtocol;
               this.#handshook = true;
+              this.#handshakeSettled = true;
               return this;
             },
             (err) => {
+              this.#handshakeSettled = true;
               // Closed under the handshake: Deno's Interrupted or BadResource
               // says nothing about why; report it as reads do.
               if (this.closed()) throw this.#closedError();
@@ -297,9 +306,12 @@ export class SSLIOStream extends IOStream {
               throw err;
             },
           ),
-      );
+        );
+      }
     }
-    if (giveUp === undefined) return this.#handshake;
+    // A known outcome is given at once, whatever the timeout: a timeout of
+    // 0 succeeds (or fails) at once rather than never.
+    if (giveUp === undefined || this.#handshakeSettled) return this.#handshake;
     return quiet(
       giveUpWaiting(this.#handshake, giveUp, "waitForHandshake()"),
     );

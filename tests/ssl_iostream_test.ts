@@ -353,6 +353,57 @@ Deno.test("new SSLIOStream() refuses a connection that is not TLS and leaves it 
   assert.equal(await conn.write(new Uint8Array(1)), 1);
 });
 
+Deno.test("SSLIOStream.waitForHandshake({ timeout: 0 }) settles with a known outcome at once", async (t) => {
+  await t.step(
+    "done: resolves, with 0 and with a negative timeout",
+    async () => {
+      const { client, server } = await alpnPair();
+      using _client = client;
+      using _server = server;
+      await server.waitForHandshake();
+      for (const stream of [client, server]) {
+        for (const timeout of [0, -5]) {
+          assert.equal(await stream.waitForHandshake({ timeout }), stream);
+        }
+      }
+      // An aborted signal is checked first, as reads do.
+      const reason = new Error("aborted");
+      await assert.rejects(
+        server.waitForHandshake({ signal: AbortSignal.abort(reason) }),
+        (err) => err === reason,
+      );
+    },
+  );
+  await t.step(
+    "closed before it: StreamClosedError, not TimeoutError",
+    async () => {
+      using listener = listenTls();
+      const { tcp, server } = await silentClient(listener);
+      using _tcp = tcp;
+      server.close();
+      await assert.rejects(
+        server.waitForHandshake({ timeout: 0 }),
+        StreamClosedError,
+      );
+    },
+  );
+  await t.step("failed: Deno's error, not TimeoutError", async () => {
+    using listener = listenTls();
+    const { tcp, server } = await silentClient(listener);
+    using _server = server;
+    const client = new SSLIOStream(
+      await Deno.startTls(tcp, { hostname: "localhost", caCerts: [OTHER_CA] }),
+    );
+    const serverSide = server.waitForHandshake().catch(() => {});
+    await assert.rejects(client.waitForHandshake(), Deno.errors.InvalidData);
+    await assert.rejects(
+      client.waitForHandshake({ timeout: 0 }),
+      Deno.errors.InvalidData,
+    );
+    await serverSide;
+  });
+});
+
 Deno.test("IOStream.startTls() refuses while a close callback keeps a read in flight", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const plain = await IOStream.connect(listener.addr);
