@@ -3,6 +3,7 @@
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { giveUpOnMaking } from "./_give_up.ts";
 import { ownStreamOptions } from "./_options.ts";
+import { isTlsConn } from "./_tls_conn.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
 /**
@@ -256,7 +257,9 @@ export class IOStream extends BaseIOStream {
    * connection and strand the read), on non-TCP connections, and always for
    * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
    * `Deno.Conn` to a TLS server (only `node:tls` over a `node:net` socket
-   * can). Certificates are verified.
+   * can). It also rejects with an `Error` on a stream that is already TLS
+   * (an `SSLIOStream`). These leave this stream as it was. Certificates
+   * are verified.
    *
    * @param serverSide Must be `false`.
    * @param tls `hostname`, `caCerts` and `alpnProtocols`.
@@ -279,6 +282,9 @@ export class IOStream extends BaseIOStream {
     serverSide: boolean,
     tls: StartTlsOptions = {},
   ): Promise<SSLIOStream> {
+    if (isTlsConn(this.#conn)) {
+      throw new Error("Cannot start TLS: the stream is already TLS");
+    }
     if (serverSide) {
       throw new Error(
         "Deno 2.9 cannot upgrade an accepted plain Deno.Conn to a TLS server: " +

@@ -12,6 +12,7 @@ import {
 } from "./_give_up.ts";
 import { quiet, rejected } from "./_quiet.ts";
 import { ownStreamOptions } from "./_options.ts";
+import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 
 /**
@@ -83,9 +84,7 @@ export class SSLIOStream extends IOStream {
   constructor(conn: Deno.TlsConn, options: StreamOptions = {}) {
     // Checked before anything uses it: a plain conn would fail only at the
     // first handshake, read or write, with a message about a missing method.
-    if (
-      typeof (conn as Partial<Deno.TlsConn> | null)?.handshake !== "function"
-    ) {
+    if (!isTlsConn(conn)) {
       throw new TypeError(
         `Cannot create SSLIOStream: expected a Deno.TlsConn, got ${
           typeName(conn)

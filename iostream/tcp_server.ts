@@ -4,6 +4,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
 import { streamLimits } from "./_options.ts";
+import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
 import { IOStream } from "./iostream.ts";
@@ -784,10 +785,6 @@ export class TCPServer {
 
 // The task of the handler running, for close() called from inside one.
 const callerTask = new AsyncLocalStorage<Promise<void>>();
-
-function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
-  return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";
-}
 
 // Clears the way for a Unix socket listener: a socket file at `path` (left
 // by a server that died without closing its listener) goes; anything else

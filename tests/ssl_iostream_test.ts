@@ -519,6 +519,27 @@ Deno.test("IOStream.startTls(true) rejects: Deno cannot upgrade an accepted conn
   server.close();
 });
 
+Deno.test("IOStream.startTls() on a stream that is already TLS rejects and leaves it untouched", async () => {
+  const { client, server } = await alpnPair();
+  using _client = client;
+  using _server = server;
+  await server.waitForHandshake();
+  for (const stream of [client, server]) {
+    for (const serverSide of [false, true]) {
+      await assert.rejects(stream.startTls(serverSide), {
+        name: "Error",
+        message: "Cannot start TLS: the stream is already TLS",
+      });
+      assert.equal(stream.closed(), false);
+    }
+  }
+  await client.write("still tls\n");
+  assert.equal(
+    new TextDecoder().decode(await server.readUntil("\n")),
+    "still tls\n",
+  );
+});
+
 Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
   const tmp = await Deno.makeTempDir();
   const path = `${tmp}/t.sock`;
