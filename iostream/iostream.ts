@@ -2,8 +2,9 @@
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { giveUpOnMaking } from "./_give_up.ts";
-import { ownStreamOptions } from "./_options.ts";
+import { ownStreamOptions, stringList } from "./_options.ts";
 import { isTlsConn } from "./_tls_conn.ts";
+import { typeName } from "./_type_name.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
 
 /**
@@ -48,9 +49,14 @@ export interface StartTlsOptions {
    * store.
    */
   caCerts?: string[];
-  /** Server side only: the PEM certificate chain (unsupported by Deno 2.9). */
+  /**
+   * Server side only: the PEM certificate chain. Unusable in Deno 2.9,
+   * which has no server-side upgrade and whose `Deno.startTls` cannot send
+   * a client certificate: `startTls` rejects with a `TypeError` when it is
+   * set.
+   */
   cert?: string;
-  /** Server side only: the PEM private key (unsupported by Deno 2.9). */
+  /** Server side only: the PEM private key; unusable, as `cert` is. */
   key?: string;
   /** Application protocols to offer through ALPN, most preferred first. */
   alpnProtocols?: string[];
@@ -258,11 +264,13 @@ export class IOStream extends BaseIOStream {
    * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
    * `Deno.Conn` to a TLS server (only `node:tls` over a `node:net` socket
    * can). It also rejects with an `Error` on a stream that is already TLS
-   * (an `SSLIOStream`). These leave this stream as it was. Certificates
-   * are verified.
+   * (an `SSLIOStream`), and with a `TypeError` for badly typed options or
+   * for `cert`/`key` (Deno cannot send a client certificate here). All of
+   * these leave this stream as it was. Certificates are verified.
    *
    * @param serverSide Must be `false`.
-   * @param tls `hostname`, `caCerts` and `alpnProtocols`.
+   * @param tls `hostname` (a string), `caCerts` and `alpnProtocols` (arrays
+   * of strings).
    * @returns The TLS stream.
    *
    * @example Server-side upgrades are refused
@@ -282,6 +290,13 @@ export class IOStream extends BaseIOStream {
     serverSide: boolean,
     tls: StartTlsOptions = {},
   ): Promise<SSLIOStream> {
+    if (typeof serverSide !== "boolean") {
+      throw new TypeError(
+        `Cannot start TLS: serverSide must be a boolean, got ${
+          typeName(serverSide)
+        }`,
+      );
+    }
     if (isTlsConn(this.#conn)) {
       throw new Error("Cannot start TLS: the stream is already TLS");
     }
@@ -314,12 +329,7 @@ export class IOStream extends BaseIOStream {
         `Cannot start TLS on a ${this.#conn.remoteAddr.transport} connection`,
       );
     }
-    const opts: Deno.StartTlsOptions = {};
-    if (tls.hostname !== undefined) opts.hostname = tls.hostname;
-    if (tls.caCerts !== undefined) opts.caCerts = tls.caCerts;
-    if (tls.alpnProtocols !== undefined) {
-      opts.alpnProtocols = tls.alpnProtocols;
-    }
+    const opts = clientTlsOptions(tls);
     this.#detached = true;
     this.close();
     // Loaded lazily: ssl_iostream.ts extends this module's class.
@@ -374,6 +384,47 @@ export class IOStream extends BaseIOStream {
       // Already closed underneath us (BadResource): nothing to release.
     }
   }
+}
+
+// Reads the options of a client-side startTls() once and checks them, so
+// that bad ones fail before the plain stream is given up (Deno's own checks
+// come after, with v8's messages).
+function clientTlsOptions(tls: StartTlsOptions): Deno.StartTlsOptions {
+  if (typeof tls !== "object" || tls === null) {
+    throw new TypeError(
+      `Cannot start TLS: options must be an object, got ${typeName(tls)}`,
+    );
+  }
+  const { hostname, caCerts, alpnProtocols, cert, key } = tls;
+  if (cert !== undefined || key !== undefined) {
+    // Deno.startTls would drop them silently.
+    throw new TypeError(
+      "Cannot start TLS: cert and key are for the server side, and " +
+        "Deno.startTls cannot present a client certificate " +
+        "(SSLIOStream.connect can, through Deno.connectTls)",
+    );
+  }
+  const opts: Deno.StartTlsOptions = {};
+  if (hostname !== undefined) {
+    if (typeof hostname !== "string") {
+      throw new TypeError(
+        `Cannot start TLS: hostname must be a string, got ${
+          typeName(hostname)
+        }`,
+      );
+    }
+    opts.hostname = hostname;
+  }
+  if (caCerts !== undefined) {
+    opts.caCerts = stringList(caCerts, "Cannot start TLS: caCerts");
+  }
+  if (alpnProtocols !== undefined) {
+    opts.alpnProtocols = stringList(
+      alpnProtocols,
+      "Cannot start TLS: alpnProtocols",
+    );
+  }
+  return opts;
 }
 
 // Opens a TCP or Unix connection; `signal` stops a TCP connect still under

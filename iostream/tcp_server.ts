@@ -3,7 +3,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
-import { streamLimits } from "./_options.ts";
+import { streamLimits, stringList } from "./_options.ts";
 import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
@@ -264,9 +264,16 @@ export class TCPServer {
           "Cannot create TCPServer: cert and key must be PEM strings",
         );
       }
-      this.#tls = alpnProtocols === undefined
-        ? { cert, key }
-        : { cert, key, alpnProtocols };
+      // Checked here: Deno.listenTls would throw only at listen(), with a
+      // message about v8 types.
+      this.#tls = alpnProtocols === undefined ? { cert, key } : {
+        cert,
+        key,
+        alpnProtocols: stringList(
+          alpnProtocols,
+          "Cannot create TCPServer: alpnProtocols",
+        ),
+      };
     }
     if (typeof handshakeTimeout !== "number") {
       throw new TypeError(

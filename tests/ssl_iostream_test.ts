@@ -540,6 +540,41 @@ Deno.test("IOStream.startTls() on a stream that is already TLS rejects and leave
   );
 });
 
+Deno.test("IOStream.startTls() rejects badly typed options before touching the stream", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using plain = await IOStream.connect(listener.addr);
+  using server = new IOStream(await listener.accept());
+  const cases: [unknown, RegExp][] = [
+    [null, /options must be an object, got null/],
+    [{ hostname: 42 }, /hostname must be a string, got number 42/],
+    [{ caCerts: CA }, /caCerts must be an array of strings, got string/],
+    [
+      { caCerts: [CA, 7] },
+      /caCerts must be an array of strings, got number 7 at index 1/,
+    ],
+    [{ alpnProtocols: "h2" }, /alpnProtocols must be an array of strings/],
+    // Deno.startTls has no client certificate: it would drop them silently.
+    [{ cert: CERT, key: KEY }, /cert and key are for the server side/],
+    [{ cert: CERT }, /cert and key are for the server side/],
+  ];
+  for (const [tls, message] of cases) {
+    await assert.rejects(
+      plain.startTls(false, tls as never),
+      { name: "TypeError", message },
+    );
+    assert.equal(plain.closed(), false, JSON.stringify(tls));
+  }
+  await assert.rejects(plain.startTls("client" as never), {
+    name: "TypeError",
+    message: /serverSide must be a boolean, got string "client"/,
+  });
+  await plain.write("still plain\n");
+  assert.equal(
+    new TextDecoder().decode(await server.readUntil("\n")),
+    "still plain\n",
+  );
+});
+
 Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
   const tmp = await Deno.makeTempDir();
   const path = `${tmp}/t.sock`;

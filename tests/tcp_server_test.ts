@@ -634,6 +634,22 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
       () => new TCPServer({ handler: () => {}, alpnProtocols: ["h2"] }),
       { name: "TypeError", message: /alpnProtocols needs cert and key/ },
     );
+    for (const alpnProtocols of ["h2", ["h2", 2]]) {
+      assert.throws(
+        () =>
+          new TCPServer({
+            handler: () => {},
+            cert: "pem",
+            key: "pem",
+            alpnProtocols: alpnProtocols as string[],
+          }),
+        {
+          name: "TypeError",
+          message:
+            /^Cannot create TCPServer: alpnProtocols must be an array of strings/,
+        },
+      );
+    }
     assert.throws(
       // @ts-expect-error: handshakeTimeout must be a number
       () => new TCPServer({ handler: () => {}, handshakeTimeout: "1s" }),
