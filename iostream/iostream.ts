@@ -3,9 +3,11 @@
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { giveUpOnMaking } from "./_give_up.ts";
 import { ownStreamOptions, stringList } from "./_options.ts";
+import { handshaken } from "./_handshaken.ts";
 import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
+import type { WaitOptions } from "../locks/types.ts";
 
 /**
  * TLS settings for {@linkcode IOStream.startTls}.
@@ -268,9 +270,20 @@ export class IOStream extends BaseIOStream {
    * for `cert`/`key` (Deno cannot send a client certificate here). All of
    * these leave this stream as it was. Certificates are verified.
    *
+   * With `timeout` or `signal` in `options` it gives up (`TimeoutError`,
+   * or the signal's reason) when the handshake takes too long: a server
+   * that never answers it would otherwise keep it waiting for good. Giving
+   * up closes the new TLS stream, so nothing is left open; this stream was
+   * retired when the upgrade began. A timeout of 0 (or less), an already
+   * aborted signal and bad values reject before the upgrade begins and leave
+   * this stream usable. (API.md's `startTls` takes two parameters; this
+   * optional third one is squall's addition, shaped like the give-up
+   * options of reads and `connect()`.)
+   *
    * @param serverSide Must be `false`.
    * @param tls `hostname` (a string), `caCerts` and `alpnProtocols` (arrays
    * of strings).
+   * @param options `timeout` (milliseconds) and `signal` to give up.
    * @returns The TLS stream.
    *
    * @example Server-side upgrades are refused
@@ -285,11 +298,32 @@ export class IOStream extends BaseIOStream {
    * client.close();
    * server.close();
    * ```
+   *
+   * @example Give up on a server that never answers the handshake
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import { TimeoutError } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 }); // no TLS
+   * const plain = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await assert.rejects(
+   *   plain.startTls(false, { hostname: "localhost" }, { timeout: 50 }),
+   *   TimeoutError,
+   * );
+   * assert.equal(plain.closed(), true);
+   * await server.read(new Uint8Array(4096)); // the ClientHello, unanswered
+   * ```
    */
   async startTls(
     serverSide: boolean,
     tls: StartTlsOptions = {},
+    options: WaitOptions = {},
   ): Promise<SSLIOStream> {
+    // Loaded lazily: ssl_iostream.ts extends this module's class. Loaded
+    // first: the checks below and the upgrade must happen in one turn.
+    const { SSLIOStream } = await import("./ssl_iostream.ts");
     if (typeof serverSide !== "boolean") {
       throw new TypeError(
         `Cannot start TLS: serverSide must be a boolean, got ${
@@ -330,10 +364,25 @@ export class IOStream extends BaseIOStream {
       );
     }
     const opts = clientTlsOptions(tls);
+    // Bad give-up options, an aborted signal or a timeout of 0 reject
+    // before the upgrade starts: this stream is left as it was.
+    return await giveUpOnMaking(
+      options,
+      "a TLS upgrade",
+      "startTls()",
+      (signal) => this.#upgrade(SSLIOStream, opts, signal),
+    );
+  }
+
+  // Hands the connection to Deno.startTls and waits for the handshake; this
+  // stream is retired at once. `signal` aborting closes the new stream.
+  async #upgrade(
+    TlsStream: typeof SSLIOStream,
+    opts: Deno.StartTlsOptions,
+    signal?: AbortSignal,
+  ): Promise<SSLIOStream> {
     this.#detached = true;
     this.close();
-    // Loaded lazily: ssl_iostream.ts extends this module's class.
-    const { SSLIOStream } = await import("./ssl_iostream.ts");
     let tlsConn: Deno.TlsConn;
     try {
       tlsConn = await Deno.startTls(this.#conn as Deno.TcpConn, opts);
@@ -345,14 +394,7 @@ export class IOStream extends BaseIOStream {
       }
       throw err;
     }
-    const stream = new SSLIOStream(tlsConn, this.#options);
-    try {
-      await stream.waitForHandshake();
-    } catch (err) {
-      stream.close();
-      throw err;
-    }
-    return stream;
+    return await handshaken(new TlsStream(tlsConn, this.#options), signal);
   }
 
   /**

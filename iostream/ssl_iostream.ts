@@ -10,6 +10,7 @@ import {
   giveUpWaiting,
   readGiveUp,
 } from "./_give_up.ts";
+import { handshaken } from "./_handshaken.ts";
 import { quiet, rejected } from "./_quiet.ts";
 import { ownStreamOptions } from "./_options.ts";
 import { isTlsConn } from "./_tls_conn.ts";
@@ -151,7 +152,10 @@ export class SSLIOStream extends IOStream {
       "a connect",
       "SSLIOStream.connect()",
       async (signal) =>
-        await handshaken(await connectTls(addr, signal), limits, signal),
+        await handshaken(
+          new SSLIOStream(await connectTls(addr, signal), limits),
+          signal,
+        ),
     );
   }
 
@@ -349,27 +353,6 @@ export class SSLIOStream extends IOStream {
 type TlsConnectAddr =
   | Deno.ConnectTlsOptions
   | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem);
-
-// The stream over a new TLS connection once its handshake is done. A failed
-// handshake, or `signal` aborting it, closes the stream.
-async function handshaken(
-  conn: Deno.TlsConn,
-  options: StreamOptions,
-  signal?: AbortSignal,
-): Promise<SSLIOStream> {
-  const stream = new SSLIOStream(conn, options);
-  const onAbort = (): void => stream.close();
-  if (signal?.aborted) onAbort();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await stream.waitForHandshake();
-  } catch (err) {
-    stream.close();
-    throw err;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
 
 // Deno.connectTls leaves Nagle's algorithm on and a TlsConn cannot turn it
 // off. Connecting over TCP, turning it off, then upgrading gives the same

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
 import { TimeoutError } from "../concurrent/mod.ts";
+import type { WaitOptions } from "../locks/mod.ts";
 import { StuckListener } from "./_libc.ts";
 import {
   assertWaitReadsOptionsOnce,
@@ -573,6 +574,85 @@ Deno.test("IOStream.startTls() rejects badly typed options before touching the s
     new TextDecoder().decode(await server.readUntil("\n")),
     "still plain\n",
   );
+});
+
+Deno.test("IOStream.startTls() gives up on a server that never answers the handshake, and closes", async (t) => {
+  // A plain TCP server: it takes the ClientHello and says nothing.
+  async function silentServer(
+    giveUp: WaitOptions,
+    expected: (err: unknown) => boolean,
+  ): Promise<void> {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const plain = await IOStream.connect(listener.addr);
+    using server = await listener.accept();
+    await assert.rejects(
+      plain.startTls(false, { hostname: "localhost", caCerts: [CA] }, giveUp),
+      expected,
+    );
+    assert.equal(plain.closed(), true);
+    const hello = new Uint8Array(4096);
+    assert.ok((await server.read(hello) ?? 0) > 0, "no ClientHello");
+    // The sanitizers fail the step if the TLS connection or its handshake
+    // were left behind (Deno keeps the socket until the server hangs up,
+    // which `using` does).
+  }
+  await t.step("timeout", async () => {
+    await silentServer({ timeout: 100 }, (err) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.message, "startTls() timed out after 100 ms");
+      return true;
+    });
+  });
+  await t.step("signal", async () => {
+    const controller = new AbortController();
+    const reason = new Error("no longer needed");
+    setTimeout(() => controller.abort(reason), 20);
+    await silentServer({ signal: controller.signal }, (err) => err === reason);
+  });
+});
+
+Deno.test("IOStream.startTls() that gives up at once, or with bad give-up options, leaves the plain stream usable", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using plain = await IOStream.connect(listener.addr);
+  using server = new IOStream(await listener.accept());
+  const tls = { hostname: "localhost", caCerts: [CA] };
+  const reason = new Error("already aborted");
+  const cases: [WaitOptions, (err: unknown) => boolean][] = [
+    [{ timeout: 0 }, (err) => err instanceof TimeoutError],
+    [{ timeout: -1 }, (err) => err instanceof TimeoutError],
+    [{ signal: AbortSignal.abort(reason) }, (err) => err === reason],
+    [{ timeout: NaN }, (err) => err instanceof RangeError],
+    [{ timeout: "1" as never }, (err) => err instanceof TypeError],
+    [{ signal: {} as never }, (err) => err instanceof TypeError],
+  ];
+  for (const [giveUp, expected] of cases) {
+    await assert.rejects(plain.startTls(false, tls, giveUp), expected);
+    assert.equal(plain.closed(), false);
+  }
+  await plain.write("still plain\n");
+  assert.equal(
+    new TextDecoder().decode(await server.readUntil("\n")),
+    "still plain\n",
+  );
+});
+
+Deno.test("IOStream.startTls() with a timeout that does not fire upgrades and leaves no timer", async () => {
+  using listener = listenTls();
+  const accepting = listener.accept();
+  const plain = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using server = new SSLIOStream(await accepting);
+  const serverHandshake = server.waitForHandshake();
+  using secure = await plain.startTls(
+    false,
+    { hostname: "localhost", caCerts: [CA] },
+    { timeout: 10_000, signal: new AbortController().signal },
+  );
+  await serverHandshake;
+  await secure.write("tls");
+  assert.equal(new TextDecoder().decode(await server.readBytes(3)), "tls");
 });
 
 Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {
