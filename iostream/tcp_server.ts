@@ -32,6 +32,8 @@ export interface TCPServerOptions extends StreamOptions {
    * PEM certificate chain. With `key`, every listener made by
    * {@linkcode TCPServer.listen} speaks TLS and handlers get
    * {@linkcode SSLIOStream}s, handed over once their handshake is done.
+   * {@linkcode TCPServer.addListener} then takes only TLS listeners: no
+   * connection reaches a handler in plain text.
    *
    * Deno 2.9 caveats:
    * - A client that connects but never starts its handshake keeps its TCP
@@ -433,9 +435,17 @@ export class TCPServer {
    * Starts accepting on a listener the caller opened (`Deno.listen`,
    * `Deno.listenTls`, a Unix socket…). The server closes it on
    * {@linkcode TCPServer.stop}. Connections from a TLS listener become
-   * {@linkcode SSLIOStream}s.
+   * {@linkcode SSLIOStream}s (handed over once their handshake is done,
+   * within `handshakeTimeout`), on any server.
+   *
+   * A server given `cert` and `key` serves TLS only: it takes only
+   * listeners from `Deno.listenTls` (a plain one throws a `TypeError`), and
+   * closes, unserved, any connection that is not TLS all the same.
    *
    * @param listener An open listener nobody else accepts on.
+   * @throws {TypeError} When `listener` is not a listener, or is not a TLS
+   * listener while the server has `cert` and `key`. The listener stays the
+   * caller's then.
    *
    * @example Serve on a listener you made
    * ```ts
@@ -463,6 +473,17 @@ export class TCPServer {
     }
     if (this.#listeners.has(listener)) {
       throw new Error("Cannot add a listener: it was already added");
+    }
+    if (this.#tls && !isTlsListener(listener)) {
+      // Its clients would talk to the handler in plain text, which the
+      // server's cert and key promise they never do (Tornado wraps every
+      // connection when ssl_options is set; Deno cannot upgrade a plain
+      // accepted connection).
+      throw new TypeError(
+        "Cannot add a listener: this TCPServer has cert and key, so it " +
+          "serves TLS only, and the listener is not a Deno.TlsListener " +
+          `(got ${typeName(listener)}); make it with Deno.listenTls`,
+      );
     }
     this.#start(listener);
   }
@@ -712,6 +733,23 @@ export class TCPServer {
   #accepted(conn: Deno.Conn): void {
     let stream: IOStream;
     const tls = isTlsConn(conn);
+    if (this.#tls && !tls) {
+      // addListener() refuses plain listeners; this one passed for a TLS
+      // listener yet gave a plain connection. Never serve it in plain text.
+      try {
+        conn.close();
+      } catch {
+        // Already closed: nothing to release.
+      }
+      reportCallbackError(
+        new Error(
+          "TCPServer with cert and key closed a connection that is not TLS " +
+            "(its listener gives plain connections)",
+        ),
+        "TCPServer accept",
+      );
+      return;
+    }
     try {
       stream = tls
         ? new SSLIOStream(conn, this.#streamOptions)
@@ -792,6 +830,25 @@ export class TCPServer {
 
 // The task of the handler running, for close() called from inside one.
 const callerTask = new AsyncLocalStorage<Promise<void>>();
+
+// Whether `listener` comes from Deno.listenTls. Deno exposes no TlsListener
+// class to test with `instanceof`, and a TLS listener has no member a plain
+// one lacks, so its class name is what tells them apart.
+function isTlsListener(listener: Deno.Listener): boolean {
+  for (
+    let proto: unknown = Object.getPrototypeOf(listener);
+    proto !== null && proto !== undefined;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (
+      (proto as { constructor?: { name?: unknown } }).constructor?.name ===
+        "TlsListener"
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
 
 // Clears the way for a Unix socket listener: a socket file at `path` (left
 // by a server that died without closing its listener) goes; anything else

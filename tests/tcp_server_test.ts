@@ -204,6 +204,92 @@ Deno.test("TCPServer.addListener accepts on a listener the caller made and close
   await server.close();
 });
 
+Deno.test("TCPServer with cert and key never serves a connection in plain text", async (t) => {
+  const [cert, key] = await Promise.all(
+    ["server.crt", "server.key"].map(readPem),
+  );
+  await t.step("addListener() refuses a plain listener", async () => {
+    const server = new TCPServer({ cert: cert!, key: key!, handler: echoLine });
+    using tcp = Deno.listen({ hostname: HOST, port: 0 });
+    assert.throws(() => server.addListener(tcp), {
+      name: "TypeError",
+      message:
+        /serves TLS only, and the listener is not a Deno\.TlsListener \(got Listener\)/,
+    });
+    const dir = await Deno.makeTempDir();
+    try {
+      using unix = Deno.listen({ transport: "unix", path: `${dir}/s.sock` });
+      assert.throws(() => server.addListener(unix), TypeError);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.deepEqual(server.addrs, []);
+    await server.close();
+  });
+  await t.step(
+    "a plain connection from a listener that passed is closed",
+    async () => {
+      using capture = captureReports();
+      let calls = 0;
+      const server = new TCPServer({
+        cert: cert!,
+        key: key!,
+        handler: () => void calls++,
+      });
+      // Passes for a TLS listener, yet accepts plain connections.
+      const inner = Deno.listen({ hostname: HOST, port: 0 });
+      class TlsListener {
+        addr = inner.addr;
+        accept = () => inner.accept();
+        close = () => inner.close();
+      }
+      server.addListener(new TlsListener() as unknown as Deno.Listener);
+      const client = await connect(portOf(inner.addr));
+      await client.write("password=hunter2\n");
+      const rest = await within(client.readUntilClose(), 2000, "server close");
+      assert.equal(rest.length, 0);
+      client.close();
+      await server.close();
+      assert.equal(calls, 0);
+      assert.equal(capture.reports.length, 1);
+      const [err, where] = capture.reports[0]!;
+      assert.match(
+        (err as Error).message,
+        /closed a connection that is not TLS/,
+      );
+      assert.equal(where, "TCPServer accept");
+    },
+  );
+});
+
+Deno.test("TCPServer without cert and key serves a TLS listener's connections as SSLIOStreams", async () => {
+  const [cert, key, ca] = await Promise.all(
+    ["server.crt", "server.key", "ca.crt"].map(readPem),
+  );
+  const server = new TCPServer({
+    async handler(stream) {
+      assert.ok(stream instanceof SSLIOStream);
+      await echoLine(stream);
+    },
+  });
+  const listener = Deno.listenTls({
+    hostname: HOST,
+    port: 0,
+    cert: cert!,
+    key: key!,
+  });
+  server.addListener(listener);
+  const client = await SSLIOStream.connect({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca!],
+  });
+  await client.write("tls\n");
+  assert.equal(text(await client.readUntil("\n")), "tls\n");
+  client.close();
+  await server.close();
+});
+
 Deno.test("TCPServer with cert and key serves TLS and survives a failed handshake", async () => {
   const [cert, key, ca] = await Promise.all(
     ["server.crt", "server.key", "ca.crt"].map(readPem),
