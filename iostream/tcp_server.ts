@@ -7,6 +7,7 @@ import { streamLimits, stringList } from "./_options.ts";
 import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
+import { StreamClosedError } from "./errors.ts";
 import { IOStream } from "./iostream.ts";
 import { SSLIOStream } from "./ssl_iostream.ts";
 
@@ -14,7 +15,12 @@ import { SSLIOStream } from "./ssl_iostream.ts";
  * The function a {@linkcode TCPServer} calls for each accepted connection.
  *
  * It owns the stream: the server closes the stream when the handler throws
- * or rejects, and on {@linkcode TCPServer.close}.
+ * or rejects, and on {@linkcode TCPServer.close}. What it throws is
+ * reported through the IOLoop's error handler, except a
+ * {@linkcode StreamClosedError} once its stream is closed: the client left
+ * (hung up mid-read, reset, or a TLS client left without `close_notify`),
+ * or the server closed the stream; that is no bug, so a handler need not
+ * catch it.
  */
 export type StreamHandler = (
   stream: IOStream,
@@ -148,8 +154,9 @@ function isGoneBeforeAccept(err: unknown): boolean {
  * {@linkcode TCPServer.handleStream}. Each accepted connection becomes an
  * {@linkcode IOStream} ({@linkcode SSLIOStream} with TLS) handed to the
  * handler with the peer's address. A handler that throws or rejects is
- * reported through the IOLoop's error handler and its stream is closed;
- * other connections and the server go on.
+ * reported through the IOLoop's error handler (unless it is a
+ * {@linkcode StreamClosedError} from its own closed stream: the client
+ * left) and its stream is closed; other connections and the server go on.
  *
  * @example Echo one line over TCP
  * ```ts
@@ -811,7 +818,16 @@ export class TCPServer {
     try {
       await this.handleStream(stream, address);
     } catch (err) {
-      reportCallbackError(err, `TCPServer handler for ${formatAddr(address)}`);
+      // A read or write failing on the handler's own closed stream means
+      // the client went away (a reset, a TLS client leaving without
+      // close_notify) or close() ended it: not a bug to report, as Tornado
+      // does not log connection resets.
+      if (!(err instanceof StreamClosedError && stream.closed())) {
+        reportCallbackError(
+          err,
+          `TCPServer handler for ${formatAddr(address)}`,
+        );
+      }
       stream.close();
     }
     if (stream.closed()) this.#streams.delete(stream);

@@ -407,6 +407,88 @@ Deno.test("TCPServer keeps serving when one handler throws or rejects", async ()
   }
 });
 
+// Copies bytes from `from` to `to` until either fails or ends.
+async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(16384);
+  try {
+    for (let n; (n = await from.read(buf)) !== null;) {
+      await to.write(buf.subarray(0, n));
+    }
+  } catch {
+    // One side was closed: the copy ends.
+  }
+}
+
+Deno.test("TCPServer does not report a StreamClosedError from a handler's own closed stream", async (t) => {
+  await t.step("a TLS client that leaves without close_notify", async () => {
+    using capture = captureReports();
+    const [cert, key, ca] = await Promise.all(
+      ["server.crt", "server.key", "ca.crt"].map(readPem),
+    );
+    let failure: unknown;
+    const server = new TCPServer({
+      cert: cert!,
+      key: key!,
+      // The README's echo handler.
+      async handler(stream) {
+        try {
+          for await (const chunk of stream) await stream.write(chunk);
+        } catch (err) {
+          failure = err;
+          throw err;
+        }
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    // The client talks through a proxy, whose hang-up toward the server
+    // carries no close_notify.
+    using proxy = Deno.listen({ hostname: HOST, port: 0 });
+    const accepting = proxy.accept();
+    const tcp = await Deno.connect({ hostname: HOST, port: proxy.addr.port });
+    const down = await accepting;
+    const up = await Deno.connect({ hostname: HOST, port });
+    const pumps = [pump(down, up), pump(up, down)];
+    const client = new SSLIOStream(
+      await Deno.startTls(tcp, { hostname: "localhost", caCerts: [ca!] }),
+    );
+    await client.write("hi\n");
+    assert.equal(text(await client.readUntil("\n")), "hi\n");
+    up.close();
+    await server.close();
+    assert.ok(failure instanceof StreamClosedError, String(failure));
+    assert.ok(failure.realError instanceof Deno.errors.UnexpectedEof);
+    assert.deepEqual(capture.reports, []);
+    down.close();
+    await Promise.all(pumps);
+    client.close();
+  });
+  await t.step("a client that hangs up mid-line", async () => {
+    using capture = captureReports();
+    const server = new TCPServer({ handler: echoLine });
+    const { port } = server.listen(0, HOST);
+    const client = await connect(port);
+    await client.write("no newline");
+    client.close();
+    await server.close();
+    assert.deepEqual(capture.reports, []);
+  });
+  await t.step("one thrown while its stream is open is reported", async () => {
+    using capture = captureReports();
+    const server = new TCPServer({
+      handler() {
+        throw new StreamClosedError(); // from some other stream, say
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    const client = await connect(port);
+    assert.equal((await client.readUntilClose()).length, 0);
+    client.close();
+    await server.close();
+    assert.equal(capture.reports.length, 1);
+    assert.ok(capture.reports[0]![0] instanceof StreamClosedError);
+  });
+});
+
 Deno.test("TCPServer.stop() refuses new connections but lets open ones go on", async () => {
   const server = new TCPServer({ handler: echoLine });
   const { port } = server.listen(0, HOST);
