@@ -120,11 +120,14 @@ export interface TCPServerListenOptions {
 export interface TCPServerCloseOptions {
   /**
    * How long (ms) to let running handlers finish before their streams are
-   * closed under them; `0` closes them at once. Without it (and without
-   * `signal`) `close()` waits for the handlers however long they take: a
-   * handler waiting to read from an idle client keeps it waiting until that
-   * client sends or hangs up. A later `close()` call with a timeout (or a
-   * signal) can still cut the wait short.
+   * closed under them; `0` closes them at once. Then handlers get one turn
+   * of the event loop to wind up, and `close()` resolves even if some still
+   * run (waiting on a queue or a lock, say): those are reported once
+   * through the IOLoop's error handler and left to finish on their own.
+   * Without it (and without `signal`) `close()` waits for the handlers
+   * however long they take: a handler waiting to read from an idle client
+   * keeps it waiting until that client sends or hangs up. A later `close()`
+   * call with a timeout (or a signal) can still cut the wait short.
    *
    * @default {Infinity}
    */
@@ -212,8 +215,12 @@ export class TCPServer {
   #closers = new Set<Promise<void>>();
   #closerJoined = Promise.withResolvers<void>();
   #streams = new Set<IOStream>();
-  // TLS streams still in their handshake: no handler runs for them yet.
-  #handshaking = new Set<IOStream>();
+  // TLS streams still in their handshake (no handler runs for them yet),
+  // each with that handshake settled.
+  #handshaking = new Map<IOStream, Promise<unknown>>();
+  // Handlers still running when a timeout or signal ended close(): nobody
+  // waits for them any more.
+  #abandoned = new Set<Promise<void>>();
   #pruneAt = 64;
   #closed = false;
   // The shutdown, done once handlers that called close() are left; then
@@ -222,7 +229,8 @@ export class TCPServer {
   #settled: Promise<void> | undefined;
   // The grace period close() gives running handlers: any close() call's
   // timeout or signal can end it; once over, later calls arm nothing.
-  #graceEnd = Promise.withResolvers<void>();
+  // It resolves with how the grace period was cut short.
+  #graceEnd = Promise.withResolvers<string>();
   #graceOver = false;
   #graceCleanups: Array<() => void> = [];
 
@@ -569,10 +577,21 @@ export class TCPServer {
    *
    * Without a `timeout` or `signal` the wait has no limit, as with
    * asyncio's `Server.wait_closed()`: handlers blocked reading from idle
-   * clients keep it waiting until those clients send or hang up. Pass `timeout` to bound it, or `{ timeout: 0 }` to close every
-   * stream at once (Tornado's `close_all_connections()`). Calling it again
-   * joins the same shutdown, and that call's `timeout` or `signal` can end
-   * the wait earlier (say, on a second Ctrl-C).
+   * clients keep it waiting until those clients send or hang up. Pass
+   * `timeout` to bound it, or `{ timeout: 0 }` to close every stream at
+   * once (Tornado's `close_all_connections()`). Calling it again joins the
+   * same shutdown, and that call's `timeout` or `signal` can end the wait
+   * earlier (say, on a second Ctrl-C).
+   *
+   * Once a timeout or signal has ended the wait and the streams are
+   * closed, handlers get one turn of the event loop to react (their reads
+   * and writes fail, close callbacks run), and `close()` resolves then,
+   * even if some handler still runs because it waits on something other
+   * than its stream (a queue, a lock, a timer). Those handlers are left to
+   * finish on their own and reported once through the IOLoop's error
+   * handler ("N TCPServer handlers still running after close() timed
+   * out"). (Tornado's `TCPServer.stop()` does not wait for handlers at
+   * all.)
    *
    * TLS clients still in their handshake are closed at once: no handler
    * runs for them, so there is nothing to wait for. Called from inside a
@@ -580,11 +599,14 @@ export class TCPServer {
    * started (its promises and timers, but not IOLoop callbacks), `close()`
    * waits for every handler but that one, which is waiting for it. Its
    * stream is closed like the others when the grace period ends: reply
-   * before calling `close()`.
+   * before calling `close()`. Calls from outside also wait for such a
+   * handler to return, with or without a timeout: what it does once its
+   * `close()` has resolved is part of the shutdown.
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
-   * handler is done.
+   * handler is done (but handlers a timeout or signal gave up on, see
+   * above).
    *
    * @example Close idle connections after a grace period
    * ```ts
@@ -635,9 +657,13 @@ export class TCPServer {
     await Promise.allSettled(this.#acceptLoops);
     // Clients still in their TLS handshake have been served nothing yet:
     // waiting for them could take up to handshakeTimeout.
-    for (const stream of this.#handshaking) stream.close();
+    for (const stream of this.#handshaking.keys()) stream.close();
+    let cut: string | undefined;
     try {
-      await Promise.race([this.#handlersDone(), this.#graceEnd.promise]);
+      cut = await Promise.race([
+        this.#handlersDone().then(() => undefined),
+        this.#graceEnd.promise,
+      ]);
     } finally {
       this.#graceOver = true;
       for (const cleanup of this.#graceCleanups) cleanup();
@@ -645,7 +671,40 @@ export class TCPServer {
     }
     for (const stream of this.#streams) stream.close();
     this.#streams.clear();
-    await this.#handlersDone();
+    if (cut === undefined) {
+      await this.#handlersDone();
+    } else {
+      await this.#handlersReact(cut);
+    }
+  }
+
+  // After a timeout or signal cut the grace period short and the streams
+  // were closed: handlers that only wait on their stream have failed by
+  // now, and get a turn of the event loop (close callbacks included) to
+  // wind up. One that waits on something else (a queue, a lock, a timer)
+  // could hold close() for ever, which the timeout is there to prevent:
+  // it is left running and reported.
+  async #handlersReact(cut: string): Promise<void> {
+    // Those handshakes end with their closed streams: Deno's handshake op
+    // must be over before close() resolves.
+    await Promise.allSettled(this.#handshaking.values());
+    const turn = nextTurn();
+    try {
+      await Promise.race([this.#handlersDone(), turn.done]);
+    } finally {
+      turn.cancel();
+    }
+    const left = [...this.#tasks].filter((t) => !this.#closers.has(t));
+    if (left.length === 0) return;
+    for (const task of left) this.#abandoned.add(task);
+    reportCallbackError(
+      new Error(
+        `${left.length} TCPServer handler${
+          left.length === 1 ? "" : "s"
+        } still running after close() ${cut}`,
+      ),
+      "TCPServer close",
+    );
   }
 
   // Every handler has returned, except the ones waiting in close().
@@ -660,26 +719,38 @@ export class TCPServer {
     }
   }
 
+  // Every handler has returned, except the ones close() gave up on.
   async #allTasks(): Promise<void> {
-    while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
+    for (;;) {
+      const running = [...this.#tasks].filter((t) => !this.#abandoned.has(t));
+      if (running.length === 0) return;
+      await Promise.allSettled(running);
+    }
   }
 
   // Bounds the grace period by this call's timeout and signal (as read by
   // readCloseOptions); the first limit reached, of any close() call, ends it.
   #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
     if (this.#graceOver) return;
-    const end = () => this.#graceEnd.resolve();
-    if (signal?.aborted || timeout === 0) {
-      end();
+    const timedOut = () => this.#graceEnd.resolve("timed out");
+    const aborted = () => this.#graceEnd.resolve("was aborted");
+    if (signal?.aborted) {
+      aborted();
+      return;
+    }
+    if (timeout === 0) {
+      timedOut();
       return;
     }
     // setTimeout fires at once for delays past 2^31 - 1 ms.
     if (timeout !== undefined) {
-      this.#graceCleanups.push(setLongTimeout(end, timeout));
+      this.#graceCleanups.push(setLongTimeout(timedOut, timeout));
     }
     if (signal !== undefined) {
-      signal.addEventListener("abort", end, { once: true });
-      this.#graceCleanups.push(() => signal.removeEventListener("abort", end));
+      signal.addEventListener("abort", aborted, { once: true });
+      this.#graceCleanups.push(() =>
+        signal.removeEventListener("abort", aborted)
+      );
     }
   }
 
@@ -780,6 +851,7 @@ export class TCPServer {
     task.then(() => {
       this.#tasks.delete(task);
       this.#closers.delete(task);
+      this.#abandoned.delete(task);
     });
     callerTask.run(task, () => this.#serve(stream, conn.remoteAddr, tls))
       .then(resolve, (err) => {
@@ -794,11 +866,12 @@ export class TCPServer {
     tls: boolean,
   ): Promise<void> {
     if (tls) {
-      this.#handshaking.add(stream);
+      const handshake = (stream as SSLIOStream).waitForHandshake({
+        timeout: this.#handshakeTimeout,
+      });
+      this.#handshaking.set(stream, handshake);
       try {
-        await (stream as SSLIOStream).waitForHandshake({
-          timeout: this.#handshakeTimeout,
-        });
+        await handshake;
       } catch {
         // One client's failed (or too slow) handshake concerns only that
         // client.
@@ -842,6 +915,28 @@ export class TCPServer {
     }
     this.#pruneAt = Math.max(64, this.#streams.size * 2);
   }
+}
+
+// A turn of the event loop: what close() gives handlers to react to their
+// closed streams. It ends after the immediates queued so far (close
+// callbacks among them) and what they set off, then a timer turn for good
+// measure. `cancel` drops what is still pending (the sanitizers count it).
+function nextTurn(): { done: Promise<void>; cancel(): void } {
+  let immediate: ReturnType<typeof setImmediate> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = new Promise<void>((resolve) => {
+    immediate = setImmediate(() => {
+      immediate = undefined;
+      timer = setTimeout(resolve, 0);
+    });
+  });
+  return {
+    done,
+    cancel() {
+      if (immediate !== undefined) clearImmediate(immediate);
+      clearTimeout(timer);
+    },
+  };
 }
 
 // The task of the handler running, for close() called from inside one.

@@ -641,6 +641,122 @@ Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still w
   client.close();
 });
 
+Deno.test("TCPServer.close() with a timeout or signal does not wait for ever for a handler stuck on something else", async (t) => {
+  // A handler that waits on something other than its stream (a queue, a
+  // condition) until the test lets it go.
+  async function stuckServer(): Promise<{
+    server: TCPServer;
+    client: IOStream;
+    streamClosed: Promise<void>;
+    release(): Promise<void>;
+  }> {
+    const released = Promise.withResolvers<void>();
+    const returned = Promise.withResolvers<void>();
+    const streamClosed = Promise.withResolvers<void>();
+    const entered = Promise.withResolvers<void>();
+    const server = new TCPServer({
+      async handler(stream) {
+        stream.setCloseCallback(() => streamClosed.resolve());
+        entered.resolve();
+        await released.promise;
+        returned.resolve();
+      },
+    });
+    const client = await connect(server.listen(0, HOST).port);
+    await entered.promise;
+    return {
+      server,
+      client,
+      streamClosed: streamClosed.promise,
+      release: async () => {
+        released.resolve();
+        await returned.promise;
+        client.close();
+      },
+    };
+  }
+  function assertReported(
+    reports: Array<[unknown, string]>,
+    message: string,
+  ): void {
+    assert.equal(reports.length, 1);
+    const [err, where] = reports[0]!;
+    assert.equal((err as Error).message, message);
+    assert.equal(where, "TCPServer close");
+  }
+
+  await t.step("timeout", async () => {
+    using capture = captureReports();
+    const { server, client, streamClosed, release } = await stuckServer();
+    await within(server.close({ timeout: 20 }), 2000, "close({ timeout })");
+    await streamClosed;
+    assert.equal((await client.readUntilClose()).length, 0);
+    assertReported(
+      capture.reports,
+      "1 TCPServer handler still running after close() timed out",
+    );
+    await release();
+    // Later calls share the finished shutdown, and report nothing more.
+    await server.close();
+    assert.equal(capture.reports.length, 1);
+  });
+
+  await t.step("signal", async () => {
+    using capture = captureReports();
+    const { server, release } = await stuckServer();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await within(
+      server.close({ signal: controller.signal }),
+      2000,
+      "close({ signal })",
+    );
+    assertReported(
+      capture.reports,
+      "1 TCPServer handler still running after close() was aborted",
+    );
+    await release();
+  });
+
+  await t.step("no timeout waits, until a close({ timeout: 0 })", async () => {
+    using capture = captureReports();
+    const { server, release } = await stuckServer();
+    let settled = false;
+    const graceful = server.close().then(() => settled = true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, "close() without a timeout waits");
+    assert.deepEqual(capture.reports, []);
+    await within(server.close({ timeout: 0 }), 2000, "close({ timeout: 0 })");
+    await within(graceful, 2000, "the earlier close()");
+    assert.equal(capture.reports.length, 1);
+    await release();
+  });
+
+  await t.step(
+    "a handler that reacts to its closed stream is waited for",
+    async () => {
+      using capture = captureReports();
+      const log: string[] = [];
+      const server = new TCPServer({
+        async handler(stream) {
+          // Learns of the close through its close callback, not a read.
+          const gone = Promise.withResolvers<void>();
+          stream.setCloseCallback(() => gone.resolve());
+          await gone.promise;
+          await Promise.resolve();
+          log.push("wound up");
+        },
+      });
+      const client = await connect(server.listen(0, HOST).port);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await within(server.close({ timeout: 0 }), 2000, "close({ timeout: 0 })");
+      assert.deepEqual(log, ["wound up"]);
+      assert.deepEqual(capture.reports, []);
+      client.close();
+    },
+  );
+});
+
 Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still lets handlers finish", async () => {
   const outcomes: string[] = [];
   const server = new TCPServer({
@@ -704,8 +820,10 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
   );
   // The default handshakeTimeout (120 s) would be the wait without a
   // timeout if close() waited for clients still in their handshake.
-  for (const options of [{ timeout: 20 }, {}]) {
+  for (const options of [{ timeout: 20 }, { timeout: 0 }, {}]) {
     await t.step(`close(${JSON.stringify(options)})`, async () => {
+      // Not a handler close() gave up on: nothing to report.
+      using capture = captureReports();
       let calls = 0;
       const server = new TCPServer({
         cert: cert!,
@@ -730,6 +848,7 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
       while (await silent.read(buf) !== null) { /* the alert */ }
       silent.close();
       assert.equal(calls, 0);
+      assert.deepEqual(capture.reports, []);
     });
   }
 });
