@@ -41,6 +41,29 @@ async function silentClient(
   return { tcp, server: new SSLIOStream(await accepting) };
 }
 
+// `from` and `to` still make a working pair: a line written arrives.
+async function assertCarries(
+  from: IOStream,
+  to: IOStream,
+  line: string,
+): Promise<void> {
+  await from.write(line);
+  assert.equal(new TextDecoder().decode(await to.readUntil("\n")), line);
+}
+
+// A plain TCP client of `listener`, ready for startTls(), and the server's
+// stream over the connection accepted from it.
+async function plainClient(
+  listener: Deno.TlsListener,
+): Promise<{ plain: IOStream; server: SSLIOStream }> {
+  const accepting = listener.accept();
+  const plain = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  return { plain, server: new SSLIOStream(await accepting) };
+}
+
 const tlsPair: PairFactory = async (options = {}) => {
   const listener = listenTls();
   const accepting = listener.accept();
@@ -424,12 +447,7 @@ Deno.test("IOStream.startTls() refuses while a close callback keeps a read in fl
 
 Deno.test("IOStream.startTls() upgrades a client connection and retires the old stream", async () => {
   using listener = listenTls(["x-proto"]);
-  const accepting = listener.accept();
-  const plain = await IOStream.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const server = new SSLIOStream(await accepting);
+  const { plain, server } = await plainClient(listener);
   const serverHandshake = server.waitForHandshake();
   const secure = await plain.startTls(false, {
     hostname: "localhost",
@@ -452,12 +470,7 @@ Deno.test("IOStream.startTls() upgrades a client connection and retires the old 
 
 Deno.test("IOStream.startTls() rejects a server certificate from the wrong CA", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const plain = await IOStream.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const server = new SSLIOStream(await accepting);
+  const { plain, server } = await plainClient(listener);
   const serverHandshake = server.waitForHandshake().then(
     () => null,
     (e) => e,
@@ -534,11 +547,7 @@ Deno.test("IOStream.startTls() on a stream that is already TLS rejects and leave
       assert.equal(stream.closed(), false);
     }
   }
-  await client.write("still tls\n");
-  assert.equal(
-    new TextDecoder().decode(await server.readUntil("\n")),
-    "still tls\n",
-  );
+  await assertCarries(client, server, "still tls\n");
 });
 
 Deno.test("IOStream.startTls() rejects badly typed options before touching the stream", async () => {
@@ -569,11 +578,7 @@ Deno.test("IOStream.startTls() rejects badly typed options before touching the s
     name: "TypeError",
     message: /serverSide must be a boolean, got string "client"/,
   });
-  await plain.write("still plain\n");
-  assert.equal(
-    new TextDecoder().decode(await server.readUntil("\n")),
-    "still plain\n",
-  );
+  await assertCarries(plain, server, "still plain\n");
 });
 
 Deno.test("IOStream.startTls() gives up on a server that never answers the handshake, and closes", async (t) => {
@@ -629,21 +634,13 @@ Deno.test("IOStream.startTls() that gives up at once, or with bad give-up option
     await assert.rejects(plain.startTls(false, tls, giveUp), expected);
     assert.equal(plain.closed(), false);
   }
-  await plain.write("still plain\n");
-  assert.equal(
-    new TextDecoder().decode(await server.readUntil("\n")),
-    "still plain\n",
-  );
+  await assertCarries(plain, server, "still plain\n");
 });
 
 Deno.test("IOStream.startTls() with a timeout that does not fire upgrades and leaves no timer", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const plain = await IOStream.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  using server = new SSLIOStream(await accepting);
+  const { plain, server: accepted } = await plainClient(listener);
+  using server = accepted;
   const serverHandshake = server.waitForHandshake();
   using secure = await plain.startTls(
     false,
