@@ -96,3 +96,30 @@ export function ownStreamOptions(options: StreamOptions): StreamOptions {
     ? { maxBufferSize, readChunkSize }
     : { maxBufferSize, readChunkSize, maxWriteBufferSize };
 }
+
+/**
+ * A list of strings (PEM certificates, ALPN protocol names), read once into
+ * a copy of our own; else a `TypeError` that starts with `what` (`"Cannot
+ * start TLS: caCerts"`). Deno's own check would come later, with a message
+ * about v8 types.
+ */
+export function stringList(value: unknown, what: string): string[] {
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `${what} must be an array of strings, got ${typeName(value)}`,
+    );
+  }
+  const list: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (typeof item !== "string") {
+      throw new TypeError(
+        `${what} must be an array of strings, got ${
+          typeName(item)
+        } at index ${i}`,
+      );
+    }
+    list.push(item);
+  }
+  return list;
+}

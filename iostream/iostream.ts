@@ -2,8 +2,12 @@
 
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
 import { giveUpOnMaking } from "./_give_up.ts";
-import { ownStreamOptions } from "./_options.ts";
+import { ownStreamOptions, stringList } from "./_options.ts";
+import { handshaken } from "./_handshaken.ts";
+import { isTlsConn } from "./_tls_conn.ts";
+import { typeName } from "./_type_name.ts";
 import type { SSLIOStream } from "./ssl_iostream.ts";
+import type { WaitOptions } from "../locks/types.ts";
 
 /**
  * TLS settings for {@linkcode IOStream.startTls}.
@@ -47,9 +51,14 @@ export interface StartTlsOptions {
    * store.
    */
   caCerts?: string[];
-  /** Server side only: the PEM certificate chain (unsupported by Deno 2.9). */
+  /**
+   * Server side only: the PEM certificate chain. Unusable in Deno 2.9,
+   * which has no server-side upgrade and whose `Deno.startTls` cannot send
+   * a client certificate: `startTls` rejects with a `TypeError` when it is
+   * set.
+   */
   cert?: string;
-  /** Server side only: the PEM private key (unsupported by Deno 2.9). */
+  /** Server side only: the PEM private key; unusable, as `cert` is. */
   key?: string;
   /** Application protocols to offer through ALPN, most preferred first. */
   alpnProtocols?: string[];
@@ -256,10 +265,25 @@ export class IOStream extends BaseIOStream {
    * connection and strand the read), on non-TCP connections, and always for
    * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
    * `Deno.Conn` to a TLS server (only `node:tls` over a `node:net` socket
-   * can). Certificates are verified.
+   * can). It also rejects with an `Error` on a stream that is already TLS
+   * (an `SSLIOStream`), and with a `TypeError` for badly typed options or
+   * for `cert`/`key` (Deno cannot send a client certificate here). All of
+   * these leave this stream as it was. Certificates are verified.
+   *
+   * With `timeout` or `signal` in `options` it gives up (`TimeoutError`,
+   * or the signal's reason) when the handshake takes too long: a server
+   * that never answers it would otherwise keep it waiting for good. Giving
+   * up closes the new TLS stream, so nothing is left open; this stream was
+   * retired when the upgrade began. A timeout of 0 (or less), an already
+   * aborted signal and bad values reject before the upgrade begins and leave
+   * this stream usable. (API.md's `startTls` takes two parameters; this
+   * optional third one is squall's addition, shaped like the give-up
+   * options of reads and `connect()`.)
    *
    * @param serverSide Must be `false`.
-   * @param tls `hostname`, `caCerts` and `alpnProtocols`.
+   * @param tls `hostname` (a string), `caCerts` and `alpnProtocols` (arrays
+   * of strings).
+   * @param options `timeout` (milliseconds) and `signal` to give up.
    * @returns The TLS stream.
    *
    * @example Server-side upgrades are refused
@@ -274,11 +298,42 @@ export class IOStream extends BaseIOStream {
    * client.close();
    * server.close();
    * ```
+   *
+   * @example Give up on a server that never answers the handshake
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import { TimeoutError } from "@squall/io/concurrent";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 }); // no TLS
+   * const plain = await IOStream.connect(listener.addr);
+   * using server = await listener.accept();
+   * await assert.rejects(
+   *   plain.startTls(false, { hostname: "localhost" }, { timeout: 50 }),
+   *   TimeoutError,
+   * );
+   * assert.equal(plain.closed(), true);
+   * await server.read(new Uint8Array(4096)); // the ClientHello, unanswered
+   * ```
    */
   async startTls(
     serverSide: boolean,
     tls: StartTlsOptions = {},
+    options: WaitOptions = {},
   ): Promise<SSLIOStream> {
+    // Loaded lazily: ssl_iostream.ts extends this module's class. Loaded
+    // first: the checks below and the upgrade must happen in one turn.
+    const { SSLIOStream } = await import("./ssl_iostream.ts");
+    if (typeof serverSide !== "boolean") {
+      throw new TypeError(
+        `Cannot start TLS: serverSide must be a boolean, got ${
+          typeName(serverSide)
+        }`,
+      );
+    }
+    if (isTlsConn(this.#conn)) {
+      throw new Error("Cannot start TLS: the stream is already TLS");
+    }
     if (serverSide) {
       throw new Error(
         "Deno 2.9 cannot upgrade an accepted plain Deno.Conn to a TLS server: " +
@@ -308,16 +363,26 @@ export class IOStream extends BaseIOStream {
         `Cannot start TLS on a ${this.#conn.remoteAddr.transport} connection`,
       );
     }
-    const opts: Deno.StartTlsOptions = {};
-    if (tls.hostname !== undefined) opts.hostname = tls.hostname;
-    if (tls.caCerts !== undefined) opts.caCerts = tls.caCerts;
-    if (tls.alpnProtocols !== undefined) {
-      opts.alpnProtocols = tls.alpnProtocols;
-    }
+    const opts = clientTlsOptions(tls);
+    // Bad give-up options, an aborted signal or a timeout of 0 reject
+    // before the upgrade starts: this stream is left as it was.
+    return await giveUpOnMaking(
+      options,
+      "a TLS upgrade",
+      "startTls()",
+      (signal) => this.#upgrade(SSLIOStream, opts, signal),
+    );
+  }
+
+  // Hands the connection to Deno.startTls and waits for the handshake; this
+  // stream is retired at once. `signal` aborting closes the new stream.
+  async #upgrade(
+    TlsStream: typeof SSLIOStream,
+    opts: Deno.StartTlsOptions,
+    signal?: AbortSignal,
+  ): Promise<SSLIOStream> {
     this.#detached = true;
     this.close();
-    // Loaded lazily: ssl_iostream.ts extends this module's class.
-    const { SSLIOStream } = await import("./ssl_iostream.ts");
     let tlsConn: Deno.TlsConn;
     try {
       tlsConn = await Deno.startTls(this.#conn as Deno.TcpConn, opts);
@@ -329,14 +394,7 @@ export class IOStream extends BaseIOStream {
       }
       throw err;
     }
-    const stream = new SSLIOStream(tlsConn, this.#options);
-    try {
-      await stream.waitForHandshake();
-    } catch (err) {
-      stream.close();
-      throw err;
-    }
-    return stream;
+    return await handshaken(new TlsStream(tlsConn, this.#options), signal);
   }
 
   /**
@@ -368,6 +426,47 @@ export class IOStream extends BaseIOStream {
       // Already closed underneath us (BadResource): nothing to release.
     }
   }
+}
+
+// Reads the options of a client-side startTls() once and checks them, so
+// that bad ones fail before the plain stream is given up (Deno's own checks
+// come after, with v8's messages).
+function clientTlsOptions(tls: StartTlsOptions): Deno.StartTlsOptions {
+  if (typeof tls !== "object" || tls === null) {
+    throw new TypeError(
+      `Cannot start TLS: options must be an object, got ${typeName(tls)}`,
+    );
+  }
+  const { hostname, caCerts, alpnProtocols, cert, key } = tls;
+  if (cert !== undefined || key !== undefined) {
+    // Deno.startTls would drop them silently.
+    throw new TypeError(
+      "Cannot start TLS: cert and key are for the server side, and " +
+        "Deno.startTls cannot present a client certificate " +
+        "(SSLIOStream.connect can, through Deno.connectTls)",
+    );
+  }
+  const opts: Deno.StartTlsOptions = {};
+  if (hostname !== undefined) {
+    if (typeof hostname !== "string") {
+      throw new TypeError(
+        `Cannot start TLS: hostname must be a string, got ${
+          typeName(hostname)
+        }`,
+      );
+    }
+    opts.hostname = hostname;
+  }
+  if (caCerts !== undefined) {
+    opts.caCerts = stringList(caCerts, "Cannot start TLS: caCerts");
+  }
+  if (alpnProtocols !== undefined) {
+    opts.alpnProtocols = stringList(
+      alpnProtocols,
+      "Cannot start TLS: alpnProtocols",
+    );
+  }
+  return opts;
 }
 
 // Opens a TCP or Unix connection; `signal` stops a TCP connect still under

@@ -11,7 +11,10 @@ import {
   giveUpWaiting,
   readGiveUp,
 } from "./_give_up.ts";
+import { handshaken } from "./_handshaken.ts";
 import { ownStreamOptions } from "./_options.ts";
+import { isTlsConn } from "./_tls_conn.ts";
+import { typeName } from "./_type_name.ts";
 
 /**
  * A buffered stream over a TLS connection (`Deno.TlsConn`).
@@ -58,6 +61,9 @@ export class SSLIOStream extends IOStream {
   readonly #tls: Deno.TlsConn;
   #handshake: Promise<SSLIOStream> | null = null;
   #handshook = false;
+  // The handshake's outcome is known (done, failed, or closed before it):
+  // a give-up then has nothing to wait for.
+  #handshakeSettled = false;
   #alpn: string | null = null;
 
   /**
@@ -72,8 +78,20 @@ export class SSLIOStream extends IOStream {
    * @param conn A connection from `Deno.connectTls`, `Deno.listenTls` or
    * `Deno.startTls`.
    * @param options Buffer limits.
+   * @throws {TypeError} When `conn` is not a TLS connection (it has no
+   * `handshake()`): wrap a plain `Deno.Conn` in an `IOStream`, and upgrade
+   * it with `IOStream.startTls` if need be. `conn` stays the caller's then.
    */
   constructor(conn: Deno.TlsConn, options: StreamOptions = {}) {
+    // Checked before anything uses it: a plain conn would fail only at the
+    // first handshake, read or write, with a message about a missing method.
+    if (!isTlsConn(conn)) {
+      throw new TypeError(
+        `Cannot create SSLIOStream: expected a Deno.TlsConn, got ${
+          typeName(conn)
+        }`,
+      );
+    }
     super(conn, options);
     this.#tls = conn;
   }
@@ -134,7 +152,10 @@ export class SSLIOStream extends IOStream {
       "a connect",
       "SSLIOStream.connect()",
       async (signal) =>
-        await handshaken(await connectTls(addr, signal), limits, signal),
+        await handshaken(
+          new SSLIOStream(await connectTls(addr, signal), limits),
+          signal,
+        ),
     );
   }
 
@@ -224,7 +245,9 @@ export class SSLIOStream extends IOStream {
    * With `timeout` or `signal` it gives up waiting (`TimeoutError`, or the
    * signal's reason); the stream stays open and the handshake goes on, so a
    * later call can still wait for it. A peer that never completes its
-   * handshake is usually closed then.
+   * handshake is usually closed then. Once the handshake is over, every
+   * call settles with its outcome at once, even with a timeout of 0 (or
+   * less); an already aborted signal still rejects with its reason.
    *
    * @param options `timeout` (milliseconds) and `signal` to give up waiting.
    * @returns This stream.
@@ -265,16 +288,20 @@ export class SSLIOStream extends IOStream {
       return rejected(err);
     }
     if (this.#handshake === null) {
-      this.#handshake = quiet(
-        this.closed()
-          ? Promise.reject(this.#closedError())
-          : this.#tls.handshake().then(
+      if (this.closed()) {
+        this.#handshakeSettled = true;
+        this.#handshake = rejected(this.#closedError());
+      } else {
+        this.#handshake = quiet(
+          this.#tls.handshake().then(
             (info) => {
               this.#alpn = info.alpnProtocol;
               this.#handshook = true;
+              this.#handshakeSettled = true;
               return this;
             },
             (err) => {
+              this.#handshakeSettled = true;
               // Closed under the handshake: Deno's Interrupted or BadResource
               // says nothing about why; report it as reads do.
               if (this.closed()) throw this.#closedError();
@@ -282,9 +309,12 @@ export class SSLIOStream extends IOStream {
               throw err;
             },
           ),
-      );
+        );
+      }
     }
-    if (giveUp === undefined) return this.#handshake;
+    // A known outcome is given at once, whatever the timeout: a timeout of
+    // 0 succeeds (or fails) at once rather than never.
+    if (giveUp === undefined || this.#handshakeSettled) return this.#handshake;
     return quiet(
       giveUpWaiting(this.#handshake, giveUp, "waitForHandshake()"),
     );
@@ -323,27 +353,6 @@ export class SSLIOStream extends IOStream {
 type TlsConnectAddr =
   | Deno.ConnectTlsOptions
   | (Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem);
-
-// The stream over a new TLS connection once its handshake is done. A failed
-// handshake, or `signal` aborting it, closes the stream.
-async function handshaken(
-  conn: Deno.TlsConn,
-  options: StreamOptions,
-  signal?: AbortSignal,
-): Promise<SSLIOStream> {
-  const stream = new SSLIOStream(conn, options);
-  const onAbort = (): void => stream.close();
-  if (signal?.aborted) onAbort();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await stream.waitForHandshake();
-  } catch (err) {
-    stream.close();
-    throw err;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
 
 // Deno.connectTls leaves Nagle's algorithm on and a TlsConn cannot turn it
 // off. Connecting over TCP, turning it off, then upgrading gives the same

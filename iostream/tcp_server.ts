@@ -3,9 +3,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setLongTimeout } from "../concurrent/_timer.ts";
 import { reportCallbackError } from "../ioloop/_report.ts";
-import { streamLimits } from "./_options.ts";
+import { streamLimits, stringList } from "./_options.ts";
+import { isTlsConn } from "./_tls_conn.ts";
 import { typeName } from "./_type_name.ts";
 import type { StreamOptions } from "./base_iostream.ts";
+import { StreamClosedError } from "./errors.ts";
 import { IOStream } from "./iostream.ts";
 import { SSLIOStream } from "./ssl_iostream.ts";
 
@@ -13,7 +15,12 @@ import { SSLIOStream } from "./ssl_iostream.ts";
  * The function a {@linkcode TCPServer} calls for each accepted connection.
  *
  * It owns the stream: the server closes the stream when the handler throws
- * or rejects, and on {@linkcode TCPServer.close}.
+ * or rejects, and on {@linkcode TCPServer.close}. What it throws is
+ * reported through the IOLoop's error handler, except a
+ * {@linkcode StreamClosedError} once its stream is closed: the client left
+ * (hung up mid-read, reset, or a TLS client left without `close_notify`),
+ * or the server closed the stream; that is no bug, so a handler need not
+ * catch it.
  */
 export type StreamHandler = (
   stream: IOStream,
@@ -31,6 +38,8 @@ export interface TCPServerOptions extends StreamOptions {
    * PEM certificate chain. With `key`, every listener made by
    * {@linkcode TCPServer.listen} speaks TLS and handlers get
    * {@linkcode SSLIOStream}s, handed over once their handshake is done.
+   * {@linkcode TCPServer.addListener} then takes only TLS listeners: no
+   * connection reaches a handler in plain text.
    *
    * Deno 2.9 caveats:
    * - A client that connects but never starts its handshake keeps its TCP
@@ -111,11 +120,14 @@ export interface TCPServerListenOptions {
 export interface TCPServerCloseOptions {
   /**
    * How long (ms) to let running handlers finish before their streams are
-   * closed under them; `0` closes them at once. Without it (and without
-   * `signal`) `close()` waits for the handlers however long they take: a
-   * handler waiting to read from an idle client keeps it waiting until that
-   * client sends or hangs up. A later `close()` call with a timeout (or a
-   * signal) can still cut the wait short.
+   * closed under them; `0` closes them at once. Then handlers get one turn
+   * of the event loop to wind up, and `close()` resolves even if some still
+   * run (waiting on a queue or a lock, say): those are reported once
+   * through the IOLoop's error handler and left to finish on their own.
+   * Without it (and without `signal`) `close()` waits for the handlers
+   * however long they take: a handler waiting to read from an idle client
+   * keeps it waiting until that client sends or hangs up. A later `close()`
+   * call with a timeout (or a signal) can still cut the wait short.
    *
    * @default {Infinity}
    */
@@ -145,8 +157,9 @@ function isGoneBeforeAccept(err: unknown): boolean {
  * {@linkcode TCPServer.handleStream}. Each accepted connection becomes an
  * {@linkcode IOStream} ({@linkcode SSLIOStream} with TLS) handed to the
  * handler with the peer's address. A handler that throws or rejects is
- * reported through the IOLoop's error handler and its stream is closed;
- * other connections and the server go on.
+ * reported through the IOLoop's error handler (unless it is a
+ * {@linkcode StreamClosedError} from its own closed stream: the client
+ * left) and its stream is closed; other connections and the server go on.
  *
  * @example Echo one line over TCP
  * ```ts
@@ -202,8 +215,12 @@ export class TCPServer {
   #closers = new Set<Promise<void>>();
   #closerJoined = Promise.withResolvers<void>();
   #streams = new Set<IOStream>();
-  // TLS streams still in their handshake: no handler runs for them yet.
-  #handshaking = new Set<IOStream>();
+  // TLS streams still in their handshake (no handler runs for them yet),
+  // each with that handshake settled.
+  #handshaking = new Map<IOStream, Promise<unknown>>();
+  // Handlers still running when a timeout or signal ended close(): nobody
+  // waits for them any more.
+  #abandoned = new Set<Promise<void>>();
   #pruneAt = 64;
   #closed = false;
   // The shutdown, done once handlers that called close() are left; then
@@ -212,7 +229,8 @@ export class TCPServer {
   #settled: Promise<void> | undefined;
   // The grace period close() gives running handlers: any close() call's
   // timeout or signal can end it; once over, later calls arm nothing.
-  #graceEnd = Promise.withResolvers<void>();
+  // It resolves with how the grace period was cut short.
+  #graceEnd = Promise.withResolvers<string>();
   #graceOver = false;
   #graceCleanups: Array<() => void> = [];
 
@@ -263,9 +281,16 @@ export class TCPServer {
           "Cannot create TCPServer: cert and key must be PEM strings",
         );
       }
-      this.#tls = alpnProtocols === undefined
-        ? { cert, key }
-        : { cert, key, alpnProtocols };
+      // Checked here: Deno.listenTls would throw only at listen(), with a
+      // message about v8 types.
+      this.#tls = alpnProtocols === undefined ? { cert, key } : {
+        cert,
+        key,
+        alpnProtocols: stringList(
+          alpnProtocols,
+          "Cannot create TCPServer: alpnProtocols",
+        ),
+      };
     }
     if (typeof handshakeTimeout !== "number") {
       throw new TypeError(
@@ -425,9 +450,17 @@ export class TCPServer {
    * Starts accepting on a listener the caller opened (`Deno.listen`,
    * `Deno.listenTls`, a Unix socket…). The server closes it on
    * {@linkcode TCPServer.stop}. Connections from a TLS listener become
-   * {@linkcode SSLIOStream}s.
+   * {@linkcode SSLIOStream}s (handed over once their handshake is done,
+   * within `handshakeTimeout`), on any server.
+   *
+   * A server given `cert` and `key` serves TLS only: it takes only
+   * listeners from `Deno.listenTls` (a plain one throws a `TypeError`), and
+   * closes, unserved, any connection that is not TLS all the same.
    *
    * @param listener An open listener nobody else accepts on.
+   * @throws {TypeError} When `listener` is not a listener, or is not a TLS
+   * listener while the server has `cert` and `key`. The listener stays the
+   * caller's then.
    *
    * @example Serve on a listener you made
    * ```ts
@@ -455,6 +488,17 @@ export class TCPServer {
     }
     if (this.#listeners.has(listener)) {
       throw new Error("Cannot add a listener: it was already added");
+    }
+    if (this.#tls && !isTlsListener(listener)) {
+      // Its clients would talk to the handler in plain text, which the
+      // server's cert and key promise they never do (Tornado wraps every
+      // connection when ssl_options is set; Deno cannot upgrade a plain
+      // accepted connection).
+      throw new TypeError(
+        "Cannot add a listener: this TCPServer has cert and key, so it " +
+          "serves TLS only, and the listener is not a Deno.TlsListener " +
+          `(got ${typeName(listener)}); make it with Deno.listenTls`,
+      );
     }
     this.#start(listener);
   }
@@ -533,10 +577,21 @@ export class TCPServer {
    *
    * Without a `timeout` or `signal` the wait has no limit, as with
    * asyncio's `Server.wait_closed()`: handlers blocked reading from idle
-   * clients keep it waiting until those clients send or hang up. Pass `timeout` to bound it, or `{ timeout: 0 }` to close every
-   * stream at once (Tornado's `close_all_connections()`). Calling it again
-   * joins the same shutdown, and that call's `timeout` or `signal` can end
-   * the wait earlier (say, on a second Ctrl-C).
+   * clients keep it waiting until those clients send or hang up. Pass
+   * `timeout` to bound it, or `{ timeout: 0 }` to close every stream at
+   * once (Tornado's `close_all_connections()`). Calling it again joins the
+   * same shutdown, and that call's `timeout` or `signal` can end the wait
+   * earlier (say, on a second Ctrl-C).
+   *
+   * Once a timeout or signal has ended the wait and the streams are
+   * closed, handlers get one turn of the event loop to react (their reads
+   * and writes fail, close callbacks run), and `close()` resolves then,
+   * even if some handler still runs because it waits on something other
+   * than its stream (a queue, a lock, a timer). Those handlers are left to
+   * finish on their own and reported once through the IOLoop's error
+   * handler ("N TCPServer handlers still running after close() timed
+   * out"). (Tornado's `TCPServer.stop()` does not wait for handlers at
+   * all.)
    *
    * TLS clients still in their handshake are closed at once: no handler
    * runs for them, so there is nothing to wait for. Called from inside a
@@ -544,11 +599,14 @@ export class TCPServer {
    * started (its promises and timers, but not IOLoop callbacks), `close()`
    * waits for every handler but that one, which is waiting for it. Its
    * stream is closed like the others when the grace period ends: reply
-   * before calling `close()`.
+   * before calling `close()`. Calls from outside also wait for such a
+   * handler to return, with or without a timeout: what it does once its
+   * `close()` has resolved is part of the shutdown.
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
-   * handler is done.
+   * handler is done (but handlers a timeout or signal gave up on, see
+   * above).
    *
    * @example Close idle connections after a grace period
    * ```ts
@@ -599,9 +657,13 @@ export class TCPServer {
     await Promise.allSettled(this.#acceptLoops);
     // Clients still in their TLS handshake have been served nothing yet:
     // waiting for them could take up to handshakeTimeout.
-    for (const stream of this.#handshaking) stream.close();
+    for (const stream of this.#handshaking.keys()) stream.close();
+    let cut: string | undefined;
     try {
-      await Promise.race([this.#handlersDone(), this.#graceEnd.promise]);
+      cut = await Promise.race([
+        this.#handlersDone().then(() => undefined),
+        this.#graceEnd.promise,
+      ]);
     } finally {
       this.#graceOver = true;
       for (const cleanup of this.#graceCleanups) cleanup();
@@ -609,7 +671,40 @@ export class TCPServer {
     }
     for (const stream of this.#streams) stream.close();
     this.#streams.clear();
-    await this.#handlersDone();
+    if (cut === undefined) {
+      await this.#handlersDone();
+    } else {
+      await this.#handlersReact(cut);
+    }
+  }
+
+  // After a timeout or signal cut the grace period short and the streams
+  // were closed: handlers that only wait on their stream have failed by
+  // now, and get a turn of the event loop (close callbacks included) to
+  // wind up. One that waits on something else (a queue, a lock, a timer)
+  // could hold close() for ever, which the timeout is there to prevent:
+  // it is left running and reported.
+  async #handlersReact(cut: string): Promise<void> {
+    // Those handshakes end with their closed streams: Deno's handshake op
+    // must be over before close() resolves.
+    await Promise.allSettled(this.#handshaking.values());
+    const turn = nextTurn();
+    try {
+      await Promise.race([this.#handlersDone(), turn.done]);
+    } finally {
+      turn.cancel();
+    }
+    const left = [...this.#tasks].filter((t) => !this.#closers.has(t));
+    if (left.length === 0) return;
+    for (const task of left) this.#abandoned.add(task);
+    reportCallbackError(
+      new Error(
+        `${left.length} TCPServer handler${
+          left.length === 1 ? "" : "s"
+        } still running after close() ${cut}`,
+      ),
+      "TCPServer close",
+    );
   }
 
   // Every handler has returned, except the ones waiting in close().
@@ -624,26 +719,38 @@ export class TCPServer {
     }
   }
 
+  // Every handler has returned, except the ones close() gave up on.
   async #allTasks(): Promise<void> {
-    while (this.#tasks.size > 0) await Promise.allSettled(this.#tasks);
+    for (;;) {
+      const running = [...this.#tasks].filter((t) => !this.#abandoned.has(t));
+      if (running.length === 0) return;
+      await Promise.allSettled(running);
+    }
   }
 
   // Bounds the grace period by this call's timeout and signal (as read by
   // readCloseOptions); the first limit reached, of any close() call, ends it.
   #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
     if (this.#graceOver) return;
-    const end = () => this.#graceEnd.resolve();
-    if (signal?.aborted || timeout === 0) {
-      end();
+    const timedOut = () => this.#graceEnd.resolve("timed out");
+    const aborted = () => this.#graceEnd.resolve("was aborted");
+    if (signal?.aborted) {
+      aborted();
+      return;
+    }
+    if (timeout === 0) {
+      timedOut();
       return;
     }
     // setTimeout fires at once for delays past 2^31 - 1 ms.
     if (timeout !== undefined) {
-      this.#graceCleanups.push(setLongTimeout(end, timeout));
+      this.#graceCleanups.push(setLongTimeout(timedOut, timeout));
     }
     if (signal !== undefined) {
-      signal.addEventListener("abort", end, { once: true });
-      this.#graceCleanups.push(() => signal.removeEventListener("abort", end));
+      signal.addEventListener("abort", aborted, { once: true });
+      this.#graceCleanups.push(() =>
+        signal.removeEventListener("abort", aborted)
+      );
     }
   }
 
@@ -704,6 +811,23 @@ export class TCPServer {
   #accepted(conn: Deno.Conn): void {
     let stream: IOStream;
     const tls = isTlsConn(conn);
+    if (this.#tls && !tls) {
+      // addListener() refuses plain listeners; this one passed for a TLS
+      // listener yet gave a plain connection. Never serve it in plain text.
+      try {
+        conn.close();
+      } catch {
+        // Already closed: nothing to release.
+      }
+      reportCallbackError(
+        new Error(
+          "TCPServer with cert and key closed a connection that is not TLS " +
+            "(its listener gives plain connections)",
+        ),
+        "TCPServer accept",
+      );
+      return;
+    }
     try {
       stream = tls
         ? new SSLIOStream(conn, this.#streamOptions)
@@ -727,6 +851,7 @@ export class TCPServer {
     task.then(() => {
       this.#tasks.delete(task);
       this.#closers.delete(task);
+      this.#abandoned.delete(task);
     });
     callerTask.run(task, () => this.#serve(stream, conn.remoteAddr, tls))
       .then(resolve, (err) => {
@@ -741,11 +866,12 @@ export class TCPServer {
     tls: boolean,
   ): Promise<void> {
     if (tls) {
-      this.#handshaking.add(stream);
+      const handshake = (stream as SSLIOStream).waitForHandshake({
+        timeout: this.#handshakeTimeout,
+      });
+      this.#handshaking.set(stream, handshake);
       try {
-        await (stream as SSLIOStream).waitForHandshake({
-          timeout: this.#handshakeTimeout,
-        });
+        await handshake;
       } catch {
         // One client's failed (or too slow) handshake concerns only that
         // client.
@@ -765,7 +891,16 @@ export class TCPServer {
     try {
       await this.handleStream(stream, address);
     } catch (err) {
-      reportCallbackError(err, `TCPServer handler for ${formatAddr(address)}`);
+      // A read or write failing on the handler's own closed stream means
+      // the client went away (a reset, a TLS client leaving without
+      // close_notify) or close() ended it: not a bug to report, as Tornado
+      // does not log connection resets.
+      if (!(err instanceof StreamClosedError && stream.closed())) {
+        reportCallbackError(
+          err,
+          `TCPServer handler for ${formatAddr(address)}`,
+        );
+      }
       stream.close();
     }
     if (stream.closed()) this.#streams.delete(stream);
@@ -782,11 +917,48 @@ export class TCPServer {
   }
 }
 
+// A turn of the event loop: what close() gives handlers to react to their
+// closed streams. It ends after the immediates queued so far (close
+// callbacks among them) and what they set off, then a timer turn for good
+// measure. `cancel` drops what is still pending (the sanitizers count it).
+function nextTurn(): { done: Promise<void>; cancel(): void } {
+  let immediate: ReturnType<typeof setImmediate> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = new Promise<void>((resolve) => {
+    immediate = setImmediate(() => {
+      immediate = undefined;
+      timer = setTimeout(resolve, 0);
+    });
+  });
+  return {
+    done,
+    cancel() {
+      if (immediate !== undefined) clearImmediate(immediate);
+      clearTimeout(timer);
+    },
+  };
+}
+
 // The task of the handler running, for close() called from inside one.
 const callerTask = new AsyncLocalStorage<Promise<void>>();
 
-function isTlsConn(conn: Deno.Conn): conn is Deno.TlsConn {
-  return typeof (conn as Partial<Deno.TlsConn>).handshake === "function";
+// Whether `listener` comes from Deno.listenTls. Deno exposes no TlsListener
+// class to test with `instanceof`, and a TLS listener has no member a plain
+// one lacks, so its class name is what tells them apart.
+function isTlsListener(listener: Deno.Listener): boolean {
+  for (
+    let proto: unknown = Object.getPrototypeOf(listener);
+    proto !== null && proto !== undefined;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (
+      (proto as { constructor?: { name?: unknown } }).constructor?.name ===
+        "TlsListener"
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Clears the way for a Unix socket listener: a socket file at `path` (left
@@ -840,16 +1012,16 @@ function readCloseOptions(
   }
   const { timeout, signal } = options;
   if (timeout !== undefined) {
-    if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+    if (typeof timeout !== "number") {
       throw new TypeError(
         `Cannot close TCPServer: timeout must be a number, got ${
           typeName(timeout)
         }`,
       );
     }
-    if (timeout < 0) {
+    if (!(timeout >= 0)) {
       throw new RangeError(
-        `Cannot close TCPServer: timeout must not be negative, got ${timeout}`,
+        `Cannot close TCPServer: timeout must be a non-negative number of milliseconds, got ${timeout}`,
       );
     }
   }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { IOStream, SSLIOStream, StreamClosedError } from "../iostream/mod.ts";
 import { TimeoutError } from "../concurrent/mod.ts";
+import type { WaitOptions } from "../locks/mod.ts";
 import { StuckListener } from "./_libc.ts";
 import {
   assertWaitReadsOptionsOnce,
@@ -38,6 +39,29 @@ async function silentClient(
     port: listener.addr.port,
   });
   return { tcp, server: new SSLIOStream(await accepting) };
+}
+
+// `from` and `to` still make a working pair: a line written arrives.
+async function assertCarries(
+  from: IOStream,
+  to: IOStream,
+  line: string,
+): Promise<void> {
+  await from.write(line);
+  assert.equal(new TextDecoder().decode(await to.readUntil("\n")), line);
+}
+
+// A plain TCP client of `listener`, ready for startTls(), and the server's
+// stream over the connection accepted from it.
+async function plainClient(
+  listener: Deno.TlsListener,
+): Promise<{ plain: IOStream; server: SSLIOStream }> {
+  const accepting = listener.accept();
+  const plain = await IOStream.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  return { plain, server: new SSLIOStream(await accepting) };
 }
 
 const tlsPair: PairFactory = async (options = {}) => {
@@ -334,6 +358,76 @@ Deno.test("SSLIOStream.waitForHandshake() that fails (wrong CA) rejects with Den
   assert.ok(server.error instanceof Deno.errors.InvalidData);
 });
 
+Deno.test("new SSLIOStream() refuses a connection that is not TLS and leaves it to the caller", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using _server = await listener.accept();
+  assert.throws(() => new SSLIOStream(conn as never), {
+    name: "TypeError",
+    message: "Cannot create SSLIOStream: expected a Deno.TlsConn, got TcpConn",
+  });
+  assert.throws(() => new SSLIOStream(null as never), {
+    name: "TypeError",
+    message: /got null/,
+  });
+  // Still open and usable.
+  assert.equal(await conn.write(new Uint8Array(1)), 1);
+});
+
+Deno.test("SSLIOStream.waitForHandshake({ timeout: 0 }) settles with a known outcome at once", async (t) => {
+  await t.step(
+    "done: resolves, with 0 and with a negative timeout",
+    async () => {
+      const { client, server } = await alpnPair();
+      using _client = client;
+      using _server = server;
+      await server.waitForHandshake();
+      for (const stream of [client, server]) {
+        for (const timeout of [0, -5]) {
+          assert.equal(await stream.waitForHandshake({ timeout }), stream);
+        }
+      }
+      // An aborted signal is checked first, as reads do.
+      const reason = new Error("aborted");
+      await assert.rejects(
+        server.waitForHandshake({ signal: AbortSignal.abort(reason) }),
+        (err) => err === reason,
+      );
+    },
+  );
+  await t.step(
+    "closed before it: StreamClosedError, not TimeoutError",
+    async () => {
+      using listener = listenTls();
+      const { tcp, server } = await silentClient(listener);
+      using _tcp = tcp;
+      server.close();
+      await assert.rejects(
+        server.waitForHandshake({ timeout: 0 }),
+        StreamClosedError,
+      );
+    },
+  );
+  await t.step("failed: Deno's error, not TimeoutError", async () => {
+    using listener = listenTls();
+    const { tcp, server } = await silentClient(listener);
+    using _server = server;
+    const client = new SSLIOStream(
+      await Deno.startTls(tcp, { hostname: "localhost", caCerts: [OTHER_CA] }),
+    );
+    const serverSide = server.waitForHandshake().catch(() => {});
+    await assert.rejects(client.waitForHandshake(), Deno.errors.InvalidData);
+    await assert.rejects(
+      client.waitForHandshake({ timeout: 0 }),
+      Deno.errors.InvalidData,
+    );
+    await serverSide;
+  });
+});
+
 Deno.test("IOStream.startTls() refuses while a close callback keeps a read in flight", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const plain = await IOStream.connect(listener.addr);
@@ -353,12 +447,7 @@ Deno.test("IOStream.startTls() refuses while a close callback keeps a read in fl
 
 Deno.test("IOStream.startTls() upgrades a client connection and retires the old stream", async () => {
   using listener = listenTls(["x-proto"]);
-  const accepting = listener.accept();
-  const plain = await IOStream.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const server = new SSLIOStream(await accepting);
+  const { plain, server } = await plainClient(listener);
   const serverHandshake = server.waitForHandshake();
   const secure = await plain.startTls(false, {
     hostname: "localhost",
@@ -381,12 +470,7 @@ Deno.test("IOStream.startTls() upgrades a client connection and retires the old 
 
 Deno.test("IOStream.startTls() rejects a server certificate from the wrong CA", async () => {
   using listener = listenTls();
-  const accepting = listener.accept();
-  const plain = await IOStream.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const server = new SSLIOStream(await accepting);
+  const { plain, server } = await plainClient(listener);
   const serverHandshake = server.waitForHandshake().then(
     () => null,
     (e) => e,
@@ -447,6 +531,125 @@ Deno.test("IOStream.startTls(true) rejects: Deno cannot upgrade an accepted conn
   assert.equal(new TextDecoder().decode(await server.readBytes(2)), "ok");
   client.close();
   server.close();
+});
+
+Deno.test("IOStream.startTls() on a stream that is already TLS rejects and leaves it untouched", async () => {
+  const { client, server } = await alpnPair();
+  using _client = client;
+  using _server = server;
+  await server.waitForHandshake();
+  for (const stream of [client, server]) {
+    for (const serverSide of [false, true]) {
+      await assert.rejects(stream.startTls(serverSide), {
+        name: "Error",
+        message: "Cannot start TLS: the stream is already TLS",
+      });
+      assert.equal(stream.closed(), false);
+    }
+  }
+  await assertCarries(client, server, "still tls\n");
+});
+
+Deno.test("IOStream.startTls() rejects badly typed options before touching the stream", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using plain = await IOStream.connect(listener.addr);
+  using server = new IOStream(await listener.accept());
+  const cases: [unknown, RegExp][] = [
+    [null, /options must be an object, got null/],
+    [{ hostname: 42 }, /hostname must be a string, got number 42/],
+    [{ caCerts: CA }, /caCerts must be an array of strings, got string/],
+    [
+      { caCerts: [CA, 7] },
+      /caCerts must be an array of strings, got number 7 at index 1/,
+    ],
+    [{ alpnProtocols: "h2" }, /alpnProtocols must be an array of strings/],
+    // Deno.startTls has no client certificate: it would drop them silently.
+    [{ cert: CERT, key: KEY }, /cert and key are for the server side/],
+    [{ cert: CERT }, /cert and key are for the server side/],
+  ];
+  for (const [tls, message] of cases) {
+    await assert.rejects(
+      plain.startTls(false, tls as never),
+      { name: "TypeError", message },
+    );
+    assert.equal(plain.closed(), false, JSON.stringify(tls));
+  }
+  await assert.rejects(plain.startTls("client" as never), {
+    name: "TypeError",
+    message: /serverSide must be a boolean, got string "client"/,
+  });
+  await assertCarries(plain, server, "still plain\n");
+});
+
+Deno.test("IOStream.startTls() gives up on a server that never answers the handshake, and closes", async (t) => {
+  // A plain TCP server: it takes the ClientHello and says nothing.
+  async function silentServer(
+    giveUp: WaitOptions,
+    expected: (err: unknown) => boolean,
+  ): Promise<void> {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const plain = await IOStream.connect(listener.addr);
+    using server = await listener.accept();
+    await assert.rejects(
+      plain.startTls(false, { hostname: "localhost", caCerts: [CA] }, giveUp),
+      expected,
+    );
+    assert.equal(plain.closed(), true);
+    const hello = new Uint8Array(4096);
+    assert.ok((await server.read(hello) ?? 0) > 0, "no ClientHello");
+    // The sanitizers fail the step if the TLS connection or its handshake
+    // were left behind (Deno keeps the socket until the server hangs up,
+    // which `using` does).
+  }
+  await t.step("timeout", async () => {
+    await silentServer({ timeout: 100 }, (err) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.message, "startTls() timed out after 100 ms");
+      return true;
+    });
+  });
+  await t.step("signal", async () => {
+    const controller = new AbortController();
+    const reason = new Error("no longer needed");
+    setTimeout(() => controller.abort(reason), 20);
+    await silentServer({ signal: controller.signal }, (err) => err === reason);
+  });
+});
+
+Deno.test("IOStream.startTls() that gives up at once, or with bad give-up options, leaves the plain stream usable", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using plain = await IOStream.connect(listener.addr);
+  using server = new IOStream(await listener.accept());
+  const tls = { hostname: "localhost", caCerts: [CA] };
+  const reason = new Error("already aborted");
+  const cases: [WaitOptions, (err: unknown) => boolean][] = [
+    [{ timeout: 0 }, (err) => err instanceof TimeoutError],
+    [{ timeout: -1 }, (err) => err instanceof TimeoutError],
+    [{ signal: AbortSignal.abort(reason) }, (err) => err === reason],
+    [{ timeout: NaN }, (err) => err instanceof RangeError],
+    [{ timeout: "1" as never }, (err) => err instanceof TypeError],
+    [{ signal: {} as never }, (err) => err instanceof TypeError],
+  ];
+  for (const [giveUp, expected] of cases) {
+    await assert.rejects(plain.startTls(false, tls, giveUp), expected);
+    assert.equal(plain.closed(), false);
+  }
+  await assertCarries(plain, server, "still plain\n");
+});
+
+Deno.test("IOStream.startTls() with a timeout that does not fire upgrades and leaves no timer", async () => {
+  using listener = listenTls();
+  const { plain, server: accepted } = await plainClient(listener);
+  using server = accepted;
+  const serverHandshake = server.waitForHandshake();
+  using secure = await plain.startTls(
+    false,
+    { hostname: "localhost", caCerts: [CA] },
+    { timeout: 10_000, signal: new AbortController().signal },
+  );
+  await serverHandshake;
+  await secure.write("tls");
+  assert.equal(new TextDecoder().decode(await server.readBytes(3)), "tls");
 });
 
 Deno.test("IOStream.startTls() refuses on a Unix socket", async () => {

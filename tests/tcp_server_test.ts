@@ -204,6 +204,92 @@ Deno.test("TCPServer.addListener accepts on a listener the caller made and close
   await server.close();
 });
 
+Deno.test("TCPServer with cert and key never serves a connection in plain text", async (t) => {
+  const [cert, key] = await Promise.all(
+    ["server.crt", "server.key"].map(readPem),
+  );
+  await t.step("addListener() refuses a plain listener", async () => {
+    const server = new TCPServer({ cert: cert!, key: key!, handler: echoLine });
+    using tcp = Deno.listen({ hostname: HOST, port: 0 });
+    assert.throws(() => server.addListener(tcp), {
+      name: "TypeError",
+      message:
+        /serves TLS only, and the listener is not a Deno\.TlsListener \(got Listener\)/,
+    });
+    const dir = await Deno.makeTempDir();
+    try {
+      using unix = Deno.listen({ transport: "unix", path: `${dir}/s.sock` });
+      assert.throws(() => server.addListener(unix), TypeError);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.deepEqual(server.addrs, []);
+    await server.close();
+  });
+  await t.step(
+    "a plain connection from a listener that passed is closed",
+    async () => {
+      using capture = captureReports();
+      let calls = 0;
+      const server = new TCPServer({
+        cert: cert!,
+        key: key!,
+        handler: () => void calls++,
+      });
+      // Passes for a TLS listener, yet accepts plain connections.
+      const inner = Deno.listen({ hostname: HOST, port: 0 });
+      class TlsListener {
+        addr = inner.addr;
+        accept = () => inner.accept();
+        close = () => inner.close();
+      }
+      server.addListener(new TlsListener() as unknown as Deno.Listener);
+      const client = await connect(portOf(inner.addr));
+      await client.write("password=hunter2\n");
+      const rest = await within(client.readUntilClose(), 2000, "server close");
+      assert.equal(rest.length, 0);
+      client.close();
+      await server.close();
+      assert.equal(calls, 0);
+      assert.equal(capture.reports.length, 1);
+      const [err, where] = capture.reports[0]!;
+      assert.match(
+        (err as Error).message,
+        /closed a connection that is not TLS/,
+      );
+      assert.equal(where, "TCPServer accept");
+    },
+  );
+});
+
+Deno.test("TCPServer without cert and key serves a TLS listener's connections as SSLIOStreams", async () => {
+  const [cert, key, ca] = await Promise.all(
+    ["server.crt", "server.key", "ca.crt"].map(readPem),
+  );
+  const server = new TCPServer({
+    async handler(stream) {
+      assert.ok(stream instanceof SSLIOStream);
+      await echoLine(stream);
+    },
+  });
+  const listener = Deno.listenTls({
+    hostname: HOST,
+    port: 0,
+    cert: cert!,
+    key: key!,
+  });
+  server.addListener(listener);
+  const client = await SSLIOStream.connect({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca!],
+  });
+  await client.write("tls\n");
+  assert.equal(text(await client.readUntil("\n")), "tls\n");
+  client.close();
+  await server.close();
+});
+
 Deno.test("TCPServer with cert and key serves TLS and survives a failed handshake", async () => {
   const [cert, key, ca] = await Promise.all(
     ["server.crt", "server.key", "ca.crt"].map(readPem),
@@ -319,6 +405,88 @@ Deno.test("TCPServer keeps serving when one handler throws or rejects", async ()
   for (const [, where] of capture.reports) {
     assert.match(where, /^TCPServer handler for 127\.0\.0\.1:\d+$/);
   }
+});
+
+// Copies bytes from `from` to `to` until either fails or ends.
+async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(16384);
+  try {
+    for (let n; (n = await from.read(buf)) !== null;) {
+      await to.write(buf.subarray(0, n));
+    }
+  } catch {
+    // One side was closed: the copy ends.
+  }
+}
+
+Deno.test("TCPServer does not report a StreamClosedError from a handler's own closed stream", async (t) => {
+  await t.step("a TLS client that leaves without close_notify", async () => {
+    using capture = captureReports();
+    const [cert, key, ca] = await Promise.all(
+      ["server.crt", "server.key", "ca.crt"].map(readPem),
+    );
+    let failure: unknown;
+    const server = new TCPServer({
+      cert: cert!,
+      key: key!,
+      // The README's echo handler.
+      async handler(stream) {
+        try {
+          for await (const chunk of stream) await stream.write(chunk);
+        } catch (err) {
+          failure = err;
+          throw err;
+        }
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    // The client talks through a proxy, whose hang-up toward the server
+    // carries no close_notify.
+    using proxy = Deno.listen({ hostname: HOST, port: 0 });
+    const accepting = proxy.accept();
+    const tcp = await Deno.connect({ hostname: HOST, port: proxy.addr.port });
+    const down = await accepting;
+    const up = await Deno.connect({ hostname: HOST, port });
+    const pumps = [pump(down, up), pump(up, down)];
+    const client = new SSLIOStream(
+      await Deno.startTls(tcp, { hostname: "localhost", caCerts: [ca!] }),
+    );
+    await client.write("hi\n");
+    assert.equal(text(await client.readUntil("\n")), "hi\n");
+    up.close();
+    await server.close();
+    assert.ok(failure instanceof StreamClosedError, String(failure));
+    assert.ok(failure.realError instanceof Deno.errors.UnexpectedEof);
+    assert.deepEqual(capture.reports, []);
+    down.close();
+    await Promise.all(pumps);
+    client.close();
+  });
+  await t.step("a client that hangs up mid-line", async () => {
+    using capture = captureReports();
+    const server = new TCPServer({ handler: echoLine });
+    const { port } = server.listen(0, HOST);
+    const client = await connect(port);
+    await client.write("no newline");
+    client.close();
+    await server.close();
+    assert.deepEqual(capture.reports, []);
+  });
+  await t.step("one thrown while its stream is open is reported", async () => {
+    using capture = captureReports();
+    const server = new TCPServer({
+      handler() {
+        throw new StreamClosedError(); // from some other stream, say
+      },
+    });
+    const { port } = server.listen(0, HOST);
+    const client = await connect(port);
+    assert.equal((await client.readUntilClose()).length, 0);
+    client.close();
+    await server.close();
+    assert.equal(capture.reports.length, 1);
+    assert.ok(capture.reports[0]![0] instanceof StreamClosedError);
+  });
 });
 
 Deno.test("TCPServer.stop() refuses new connections but lets open ones go on", async () => {
@@ -473,6 +641,122 @@ Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still w
   client.close();
 });
 
+Deno.test("TCPServer.close() with a timeout or signal does not wait for ever for a handler stuck on something else", async (t) => {
+  // A handler that waits on something other than its stream (a queue, a
+  // condition) until the test lets it go.
+  async function stuckServer(): Promise<{
+    server: TCPServer;
+    client: IOStream;
+    streamClosed: Promise<void>;
+    release(): Promise<void>;
+  }> {
+    const released = Promise.withResolvers<void>();
+    const returned = Promise.withResolvers<void>();
+    const streamClosed = Promise.withResolvers<void>();
+    const entered = Promise.withResolvers<void>();
+    const server = new TCPServer({
+      async handler(stream) {
+        stream.setCloseCallback(() => streamClosed.resolve());
+        entered.resolve();
+        await released.promise;
+        returned.resolve();
+      },
+    });
+    const client = await connect(server.listen(0, HOST).port);
+    await entered.promise;
+    return {
+      server,
+      client,
+      streamClosed: streamClosed.promise,
+      release: async () => {
+        released.resolve();
+        await returned.promise;
+        client.close();
+      },
+    };
+  }
+  function assertReported(
+    reports: Array<[unknown, string]>,
+    message: string,
+  ): void {
+    assert.equal(reports.length, 1);
+    const [err, where] = reports[0]!;
+    assert.equal((err as Error).message, message);
+    assert.equal(where, "TCPServer close");
+  }
+
+  await t.step("timeout", async () => {
+    using capture = captureReports();
+    const { server, client, streamClosed, release } = await stuckServer();
+    await within(server.close({ timeout: 20 }), 2000, "close({ timeout })");
+    await streamClosed;
+    assert.equal((await client.readUntilClose()).length, 0);
+    assertReported(
+      capture.reports,
+      "1 TCPServer handler still running after close() timed out",
+    );
+    await release();
+    // Later calls share the finished shutdown, and report nothing more.
+    await server.close();
+    assert.equal(capture.reports.length, 1);
+  });
+
+  await t.step("signal", async () => {
+    using capture = captureReports();
+    const { server, release } = await stuckServer();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await within(
+      server.close({ signal: controller.signal }),
+      2000,
+      "close({ signal })",
+    );
+    assertReported(
+      capture.reports,
+      "1 TCPServer handler still running after close() was aborted",
+    );
+    await release();
+  });
+
+  await t.step("no timeout waits, until a close({ timeout: 0 })", async () => {
+    using capture = captureReports();
+    const { server, release } = await stuckServer();
+    let settled = false;
+    const graceful = server.close().then(() => settled = true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, "close() without a timeout waits");
+    assert.deepEqual(capture.reports, []);
+    await within(server.close({ timeout: 0 }), 2000, "close({ timeout: 0 })");
+    await within(graceful, 2000, "the earlier close()");
+    assert.equal(capture.reports.length, 1);
+    await release();
+  });
+
+  await t.step(
+    "a handler that reacts to its closed stream is waited for",
+    async () => {
+      using capture = captureReports();
+      const log: string[] = [];
+      const server = new TCPServer({
+        async handler(stream) {
+          // Learns of the close through its close callback, not a read.
+          const gone = Promise.withResolvers<void>();
+          stream.setCloseCallback(() => gone.resolve());
+          await gone.promise;
+          await Promise.resolve();
+          log.push("wound up");
+        },
+      });
+      const client = await connect(server.listen(0, HOST).port);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await within(server.close({ timeout: 0 }), 2000, "close({ timeout: 0 })");
+      assert.deepEqual(log, ["wound up"]);
+      assert.deepEqual(capture.reports, []);
+      client.close();
+    },
+  );
+});
+
 Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still lets handlers finish", async () => {
   const outcomes: string[] = [];
   const server = new TCPServer({
@@ -536,8 +820,10 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
   );
   // The default handshakeTimeout (120 s) would be the wait without a
   // timeout if close() waited for clients still in their handshake.
-  for (const options of [{ timeout: 20 }, {}]) {
+  for (const options of [{ timeout: 20 }, { timeout: 0 }, {}]) {
     await t.step(`close(${JSON.stringify(options)})`, async () => {
+      // Not a handler close() gave up on: nothing to report.
+      using capture = captureReports();
       let calls = 0;
       const server = new TCPServer({
         cert: cert!,
@@ -562,6 +848,7 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
       while (await silent.read(buf) !== null) { /* the alert */ }
       silent.close();
       assert.equal(calls, 0);
+      assert.deepEqual(capture.reports, []);
     });
   }
 });
@@ -634,6 +921,22 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
       () => new TCPServer({ handler: () => {}, alpnProtocols: ["h2"] }),
       { name: "TypeError", message: /alpnProtocols needs cert and key/ },
     );
+    for (const alpnProtocols of ["h2", ["h2", 2]]) {
+      assert.throws(
+        () =>
+          new TCPServer({
+            handler: () => {},
+            cert: "pem",
+            key: "pem",
+            alpnProtocols: alpnProtocols as string[],
+          }),
+        {
+          name: "TypeError",
+          message:
+            /^Cannot create TCPServer: alpnProtocols must be an array of strings/,
+        },
+      );
+    }
     assert.throws(
       // @ts-expect-error: handshakeTimeout must be a number
       () => new TCPServer({ handler: () => {}, handshakeTimeout: "1s" }),
@@ -668,6 +971,10 @@ Deno.test("TCPServer rejects bad arguments with clear errors", async (t) => {
     assert.throws(() => server.listen({ path: "" }), TypeError);
     assert.deepEqual(server.addrs, []);
     await assert.rejects(server.close({ timeout: -1 }), RangeError);
+    await assert.rejects(server.close({ timeout: NaN }), {
+      name: "RangeError",
+      message: /timeout must be a non-negative number .* got NaN/,
+    });
     await assert.rejects(
       // @ts-expect-error: timeout must be a number
       server.close({ timeout: "100" }),
