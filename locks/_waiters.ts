@@ -31,6 +31,7 @@
  */
 
 import { TimeoutError } from "../concurrent/errors.ts";
+import { AbortFollower, type AbortTarget } from "./_abort.ts";
 import type { WaitOptions } from "./types.ts";
 
 /** setTimeout silently fires at once above this delay, so longer waits re-arm. */
@@ -124,8 +125,12 @@ export function checkOptions<T = never>(
     : { timeout: timeout as number, signal };
 }
 
-/** One pending wait. Fields are public to the list only. */
-export class Waiter<T> {
+/**
+ * One pending wait. Fields are public to the list only. A wait with a
+ * signal follows it through the registry in `_abort.ts`: one listener per
+ * signal, however many waits share it.
+ */
+export class Waiter<T> implements AbortTarget {
   prev: Waiter<T> | null = null;
   next: Waiter<T> | null = null;
   /** WAITING, GRANTED, SHARED or DONE. */
@@ -138,7 +143,8 @@ export class Waiter<T> {
   /** Milliseconds still to wait after the current timer (for huge timeouts). */
   remaining = 0;
   timeout = 0;
-  signal: AbortSignal | undefined = undefined;
+  /** Follows the signal until the wait settles; null without one. */
+  follower: AbortFollower | null = null;
   /** What the waiter brings along (a blocked putter's item), then its grant. */
   data: unknown;
 
@@ -151,8 +157,8 @@ export class Waiter<T> {
     });
   }
 
-  /** The abort listener: the node is its own EventListenerObject. */
-  handleEvent(): void {
+  /** Its signal aborted. */
+  onAbort(): void {
     this.list.giveUp(this, false);
   }
 
@@ -177,10 +183,10 @@ export class Waiter<T> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const signal = this.signal;
-    if (signal !== undefined) {
-      this.signal = undefined;
-      signal.removeEventListener("abort", this);
+    const follower = this.follower;
+    if (follower !== null) {
+      this.follower = null;
+      follower.unfollow();
     }
   }
 }
@@ -279,7 +285,7 @@ export class WaiterList<T> {
 
   /** Grants `value` to an unlinked waiter. */
   #grant(waiter: Waiter<T>, value: T, state: number): void {
-    if (waiter.signal === undefined && !this.#deferAll) {
+    if (waiter.follower === null && !this.#deferAll) {
       // Cannot give up any more: the grant is final. Delivered at once, at
       // no extra cost, unless earlier grants still await delivery: then it
       // joins them, so that waiters resume in the order they were granted.
@@ -323,12 +329,12 @@ export class WaiterList<T> {
     if (state === DONE) return;
     waiter.state = DONE;
     if (state === WAITING) this.unlink(waiter);
-    const signal = waiter.signal;
-    waiter.signal = undefined;
+    const follower = waiter.follower;
+    waiter.follower = null;
     if (timedOut) {
-      signal?.removeEventListener("abort", waiter);
+      follower?.unfollow();
     } else if (waiter.timer !== undefined) {
-      // The `once` abort listener is already gone.
+      // The registry already unlinked it from the signal.
       clearTimeout(waiter.timer);
       waiter.timer = undefined;
     }
@@ -338,7 +344,7 @@ export class WaiterList<T> {
     }
     waiter.data = undefined;
     if (!timedOut) {
-      fail(waiter, (signal as AbortSignal).reason);
+      fail(waiter, (follower as AbortFollower).signal.reason);
     } else if (this.rejectOnTimeout) {
       fail(
         waiter,
@@ -387,8 +393,7 @@ export class WaiterList<T> {
     this.tail = waiter;
     this.size++;
     if (signal !== undefined) {
-      waiter.signal = signal;
-      signal.addEventListener("abort", waiter, { once: true });
+      waiter.follower = new AbortFollower(signal, waiter);
     }
     if (timeout !== Infinity) {
       waiter.timeout = timeout;

@@ -540,6 +540,76 @@ Deno.test("waiters with and without a signal or timeout resume in FIFO order", a
   }
 });
 
+Deno.test("waits sharing one signal add one abort listener to it, and none once they settle", async () => {
+  const { controller, signal, listeners, added, peak } = countingSignal();
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const semaphore = new Semaphore(0);
+  const event = new Event();
+  const condition = new Condition();
+  const waits: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 50; i++) {
+    waits.push(lock.acquire({ signal }).then((r) => r.release()));
+    waits.push(semaphore.acquire({ signal }));
+    waits.push(event.wait({ signal }));
+    waits.push(condition.wait({ signal }));
+  }
+  assert.equal(listeners(), 1);
+  assert.equal(added(), 1, "200 waits, one listener");
+  held.release();
+  for (let i = 0; i < 50; i++) semaphore.release();
+  event.set();
+  condition.notifyAll();
+  await Promise.all(waits);
+  assert.equal(listeners(), 0, "the last wait to settle removed it");
+  // Followed again: one listener again, and an abort rejects every wait
+  // with the reason, in the order the waits began.
+  const held2 = await lock.acquire();
+  const event2 = new Event();
+  const reason = new Error("shutting down");
+  const order: string[] = [];
+  const started: Array<[string, Promise<unknown>]> = [
+    ["lock", lock.acquire({ signal })],
+    ["condition", condition.wait({ signal, timeout: 10_000 })],
+    ["semaphore", semaphore.acquire({ signal })],
+    ["event", event2.wait({ signal })],
+    ["lock again", lock.acquire({ signal, timeout: 10_000 })],
+  ];
+  assert.equal(listeners(), 1);
+  controller.abort(reason);
+  assert.equal(listeners(), 0);
+  await Promise.all(started.map(([name, p]) =>
+    p.then(
+      () => assert.fail(`${name} was not aborted`),
+      (err) => {
+        assert.equal(err, reason);
+        order.push(name);
+      },
+    )
+  ));
+  assert.deepEqual(order, started.map(([name]) => name));
+  assert.equal(lock.waiters + condition.waiters + semaphore.waiters, 0);
+  assert.equal(peak(), 1, "never more than one listener");
+  assert.equal(added(), 2);
+  held2.release();
+});
+
+Deno.test("Lock: one abort that gives up several waiters in the window passes the lock past all of them", async () => {
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const shutdown = new AbortController();
+  const { signal } = shutdown;
+  const a = lock.acquire({ signal });
+  const b = lock.acquire({ signal });
+  const c = lock.acquire();
+  held.release(); // handed to a, not yet delivered
+  shutdown.abort(new Error("shutdown"));
+  await assert.rejects(a, /shutdown/);
+  await assert.rejects(b, /shutdown/);
+  (await c).release();
+  assert.equal(lock.locked, false);
+});
+
 Deno.test("Condition: timed-out and aborted waiters never consume a notification", async () => {
   await withFakeTime(async (clock) => {
     const cond = new Condition();

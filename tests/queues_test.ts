@@ -205,6 +205,56 @@ Deno.test("Queue: put and an abort of the pending getter in one turn pass the it
   await q.join({ timeout: 0 }); // x was counted once, not twice
 });
 
+Deno.test("Queue: gets, puts and joins sharing one signal add one abort listener to it", async () => {
+  const { controller, signal, listeners, added, peak } = countingSignal();
+  const empty = new Queue<number>();
+  const full = new Queue<number>(1);
+  full.putNowait(0);
+  const gets = Array.from({ length: 30 }, () => empty.get({ signal }));
+  const puts = Array.from(
+    { length: 30 },
+    (_, i) => full.put(i + 1, { signal }),
+  );
+  const joins = Array.from({ length: 30 }, () => full.join({ signal }));
+  assert.equal(added(), 1, "90 waits, one listener");
+  for (let i = 0; i < 30; i++) empty.putNowait(i);
+  assert.deepEqual(await Promise.all(gets), [...Array(30).keys()]);
+  assert.equal(listeners(), 1, "the puts and joins still wait");
+  for (let i = 0; i < 31; i++) {
+    assert.equal(full.getNowait(), i);
+    full.taskDone();
+  }
+  await Promise.all([...puts, ...joins]);
+  assert.equal(listeners(), 0, "the last wait to settle removed it");
+  // Followed again, then aborted: every wait rejects, none is left.
+  const reason = new Error("shutting down");
+  const gave: Array<Promise<unknown>> = [
+    empty.get({ signal }),
+    empty.get({ signal, timeout: 10_000 }),
+  ];
+  full.putNowait(99);
+  gave.push(full.put(100, { signal }), full.join({ signal }));
+  controller.abort(reason);
+  for (const p of gave) await assert.rejects(p, (e) => e === reason);
+  assert.equal(empty.waiters + full.waiters, 0);
+  assert.deepEqual([listeners(), added(), peak()], [0, 2, 1]);
+});
+
+Deno.test("Queue: one abort that gives up several getters in the window passes the item past all of them", async () => {
+  const q = new Queue<string>();
+  const shutdown = new AbortController();
+  const { signal } = shutdown;
+  const a = q.get({ signal });
+  const b = q.get({ signal });
+  const c = q.get();
+  q.putNowait("x"); // handed to a, not yet delivered
+  shutdown.abort(new Error("shutdown"));
+  await assert.rejects(a, /shutdown/);
+  await assert.rejects(b, /shutdown/);
+  assert.equal(await c, "x");
+  assert.equal(q.qsize(), 0);
+});
+
 Deno.test("Queue: an abort in the same turn keeps the order, as if that getter never waited", async () => {
   const q = new Queue<string>();
   const ctl = new AbortController();
