@@ -17,9 +17,11 @@
  * Waiters that cannot give up (no signal, no deferring list) are resolved
  * at the grant itself, which keeps the common path free of any extra
  * microtask, unless earlier grants still await delivery: then they join
- * those, so waiters always resume in grant (FIFO) order. Only fake timers (a synchronous `clock.tick()`) can fire a
- * timer inside the window: real timers run their callbacks with the
- * microtask queue drained in between.
+ * those, so waiters always resume in grant (FIFO) order. Only fake timers
+ * (a synchronous `clock.tick()`) can fire a timer inside the window: real
+ * timers run their callbacks with the microtask queue drained in between.
+ * A caller that must know now that no grant comes back (a queue's
+ * `getNowait()`) delivers the window at once with `deliver()`.
  *
  * A node that gave up is no longer in the list, so it can never be
  * granted. Nothing waits on a list without being in it: the node is linked
@@ -228,6 +230,12 @@ export interface WaiterListOptions<T> {
    * later waiter moves up one, as if the one that gave up had never waited.
    */
   inOrder?: boolean;
+  /**
+   * Called after each delivery microtask has delivered its batch. A queue
+   * uses it to serve the getters that queued behind grants that could
+   * still come back. It must not throw.
+   */
+  onDelivered?: () => void;
 }
 
 /**
@@ -248,6 +256,15 @@ export class WaiterList<T> {
   readonly #values: T[] | null;
   /** Granted waiters awaiting delivery, in grant order. */
   readonly #batch: Waiter<T>[] = [];
+  /**
+   * Where delivery is in `#batch` and `#values`. Fields, not locals: a
+   * resolve may run user code (a thenable's `then` getter) that calls
+   * {@linkcode WaiterList.deliver} again, which goes on from there.
+   */
+  #nextWaiter = 0;
+  #nextValue = 0;
+  /** `grantFirst` grants not yet delivered that can still come back. */
+  #undelivered = 0;
   #flushScheduled = false;
   readonly #flush: () => void;
 
@@ -258,29 +275,52 @@ export class WaiterList<T> {
     this.#deferAll = options.deferAll ?? false;
     this.#final = options.final ?? false;
     this.#handBack = options.handBack;
-    const values: T[] | null = options.inOrder ? [] : null;
-    this.#values = values;
-    const batch = this.#batch;
+    this.#values = options.inOrder ? [] : null;
+    const onDelivered = options.onDelivered;
     this.#flush = () => {
-      let next = 0;
-      // Index loop: a resolve may run user code (a thenable's `then`
-      // getter) that grants more or gives up; all of it joins this batch.
-      for (let i = 0; i < batch.length; i++) {
-        const waiter = batch[i] as Waiter<T>;
-        const state = waiter.state;
-        if (state === DONE) continue; // gave up in the window
-        waiter.state = DONE;
-        waiter.disarm();
-        const value = state === GRANTED && values !== null
-          ? values[next++] as T
-          : waiter.data as T;
-        waiter.data = undefined;
-        waiter.resolve(value);
-      }
-      batch.length = 0;
-      if (values !== null) values.length = 0;
+      this.deliver();
       this.#flushScheduled = false;
+      onDelivered?.();
     };
+  }
+
+  /**
+   * How many `grantFirst` grants await delivery: until then, each may
+   * still come back through `handBack`.
+   */
+  get undelivered(): number {
+    return this.#undelivered;
+  }
+
+  /**
+   * Delivers every grant awaiting delivery now, in grant order, instead of
+   * in the delivery microtask: they are final from here on.
+   */
+  deliver(): void {
+    const batch = this.#batch;
+    const values = this.#values;
+    // Index loop: a resolve may run user code that grants more or gives
+    // up; all of it joins this batch.
+    while (this.#nextWaiter < batch.length) {
+      const waiter = batch[this.#nextWaiter++] as Waiter<T>;
+      const state = waiter.state;
+      if (state === DONE) continue; // gave up in the window
+      waiter.state = DONE;
+      waiter.disarm();
+      let value = waiter.data as T;
+      if (state === GRANTED) {
+        this.#undelivered--;
+        if (values !== null) value = values[this.#nextValue++] as T;
+      }
+      waiter.data = undefined;
+      waiter.resolve(value);
+    }
+    batch.length = 0;
+    this.#nextWaiter = 0;
+    if (values !== null) {
+      values.length = 0;
+      this.#nextValue = 0;
+    }
   }
 
   /** Grants `value` to an unlinked waiter. */
@@ -306,6 +346,7 @@ export class WaiterList<T> {
       state = SHARED;
     }
     waiter.state = state;
+    if (state === GRANTED) this.#undelivered++;
     if (state === GRANTED && this.#values !== null) {
       this.#values.push(value);
       waiter.data = undefined;
@@ -340,6 +381,7 @@ export class WaiterList<T> {
     }
     let value: T | undefined;
     if (state === GRANTED) {
+      this.#undelivered--;
       value = this.#values !== null ? this.#values.pop() : waiter.data as T;
     }
     waiter.data = undefined;
@@ -425,6 +467,21 @@ export class WaiterList<T> {
     if (waiter === null) return false;
     this.unlink(waiter);
     this.#grant(waiter, value, GRANTED);
+    return true;
+  }
+
+  /**
+   * Rejects the head waiter with `reason` (a grant for it failed); false
+   * when there is none.
+   */
+  failFirst(reason: unknown): boolean {
+    const waiter = this.head;
+    if (waiter === null) return false;
+    this.unlink(waiter);
+    waiter.state = DONE;
+    waiter.disarm();
+    waiter.data = undefined;
+    fail(waiter, reason);
     return true;
   }
 

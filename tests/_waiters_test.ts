@@ -15,7 +15,8 @@ type Expected =
   | { kind: "pending" }
   | { kind: "granted"; value: number }
   | { kind: "timeout" }
-  | { kind: "aborted"; reason: unknown };
+  | { kind: "aborted"; reason: unknown }
+  | { kind: "failed"; reason: unknown };
 
 interface Entry {
   id: number;
@@ -173,14 +174,28 @@ for (
           const head = pending[0];
           assert.equal(list.grantFirst(value), head !== undefined);
           if (head) modelGrant(head, value, false);
-        } else if (r < 0.71) {
+        } else if (r < 0.70) {
           const value = nextValue++;
           list.grantAll(value);
           for (const e of [...pending]) modelGrant(e, value, true);
+        } else if (r < 0.71) {
+          const reason = { failed: step };
+          const head = pending[0];
+          assert.equal(list.failFirst(reason), head !== undefined);
+          if (head) {
+            pending = pending.filter((x) => x !== head);
+            head.expected = { kind: "failed", reason };
+          }
         } else if (r < 0.82) {
-          // Deliver: the microtask checkpoint after the turn.
-          await flush();
-          if (window.length > 0) kinds.add("delivered");
+          // Deliver: the microtask checkpoint after the turn, or at once
+          // for a caller that must know no grant comes back.
+          if (random() < 0.3) {
+            if (window.length > 0) kinds.add("delivered at once");
+            list.deliver();
+          } else {
+            await flush();
+            if (window.length > 0) kinds.add("delivered");
+          }
           modelDeliver();
           // An abort after delivery changes nothing.
           for (const e of all) {
@@ -201,6 +216,11 @@ for (
           }
         }
         checkLinks(list, pending);
+        assert.equal(
+          list.undelivered,
+          window.filter((e) => !e.granted!.all).length,
+          "grantFirst grants awaiting delivery",
+        );
         assert.deepEqual(returned, modelReturned, "handed back with no taker");
         assert.equal(
           clock.countTimers(),
@@ -226,7 +246,7 @@ for (
         kinds.add(want.kind);
         if (want.kind === "granted") {
           assert.deepEqual(got, { ok: true, value: want.value });
-        } else if (want.kind === "aborted") {
+        } else if (want.kind === "aborted" || want.kind === "failed") {
           assert.ok(!got.ok && got.error === want.reason);
         } else if (want.kind === "timeout") {
           if (timeoutValue === undefined) {
@@ -250,6 +270,8 @@ for (
         "aborted",
         "aborted in the window",
         "delivered",
+        "delivered at once",
+        "failed",
         "granted",
         "timed out in the window",
         "timeout",
