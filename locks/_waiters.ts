@@ -145,6 +145,12 @@ export class Waiter<T> implements AbortTarget {
   /** Milliseconds still to wait after the current timer (for huge timeouts). */
   remaining = 0;
   timeout = 0;
+  /**
+   * While in line, its place in arrival order; once granted by
+   * `grantFirst`, the grant's cutoff: the arrival number of the first
+   * waiter that came after the grant was made.
+   */
+  stamp = 0;
   /** Follows the signal until the wait settles; null without one. */
   follower: AbortFollower | null = null;
   /** What the waiter brings along (a blocked putter's item), then its grant. */
@@ -220,9 +226,11 @@ export interface WaiterListOptions<T> {
   final?: boolean;
   /**
    * Takes back a `grantFirst` grant whose waiter gave up before delivery.
-   * It must not throw.
+   * `cutoff` is that grant's cutoff (see {@linkcode WaiterList.grantFirst}):
+   * passing it on lets only waiters already in line when it was made have
+   * it. It must not throw.
    */
-  handBack?: (value: T) => void;
+  handBack?: (value: T, cutoff: number) => void;
   /**
    * The values granted are interchangeable and ordered (queue items): the
    * waiters still waiting for delivery receive them in grant order, so a
@@ -251,7 +259,9 @@ export class WaiterList<T> {
   readonly timeoutValue: T | undefined;
   readonly #deferAll: boolean;
   readonly #final: boolean;
-  readonly #handBack: ((value: T) => void) | undefined;
+  readonly #handBack: ((value: T, cutoff: number) => void) | undefined;
+  /** How many waiters have joined the list: the next one's stamp. */
+  #arrivals = 0;
   /** Undelivered values in grant order (inOrder lists only). */
   readonly #values: T[] | null;
   /** Granted waiters awaiting delivery, in grant order. */
@@ -396,7 +406,7 @@ export class WaiterList<T> {
       waiter.resolve(this.timeoutValue as T);
     }
     if (state === GRANTED && this.#handBack !== undefined) {
-      this.#handBack(value as T);
+      this.#handBack(value as T, waiter.stamp);
     }
   }
 
@@ -422,6 +432,7 @@ export class WaiterList<T> {
     const { timeout = Infinity, signal } = options;
     if (timeout <= 0) return this.timedOut(Math.max(timeout, 0));
     const waiter = new Waiter<T>(this, data);
+    waiter.stamp = this.#arrivals++;
     // Linked before anything else: arming the first timer of a `deno test`
     // process runs pending microtasks, i.e. user code that may release or
     // grant, and it must find this waiter in line.
@@ -461,11 +472,17 @@ export class WaiterList<T> {
     this.size--;
   }
 
-  /** Grants `value` to the head waiter; false when there is none. */
-  grantFirst(value: T): boolean {
+  /**
+   * Grants `value` to the head waiter, if it arrived before `cutoff` (by
+   * default, if there is one); false when there is none. A hand-back of a
+   * grant made earlier passes that grant's cutoff, so that it never
+   * reaches a waiter that arrived after the grant was made.
+   */
+  grantFirst(value: T, cutoff: number = this.#arrivals): boolean {
     const waiter = this.head;
-    if (waiter === null) return false;
+    if (waiter === null || waiter.stamp >= cutoff) return false;
     this.unlink(waiter);
+    waiter.stamp = cutoff;
     this.#grant(waiter, value, GRANTED);
     return true;
   }

@@ -662,6 +662,49 @@ Deno.test("Condition: notify(1) and an abort of the woken waiter in one turn wak
   assert.equal(await e, true);
 });
 
+Deno.test("Condition: a notification given back never wakes a waiter that came after the notify", async () => {
+  await withFakeTime(async (clock) => {
+    const cond = new Condition();
+    const ctl = new AbortController();
+    const a = cond.wait({ signal: ctl.signal });
+    cond.notify(1); // only a is waiting
+    const late = cond.wait({ timeout: 50 }); // came after the notify
+    ctl.abort("a gave up"); // a gives the notification back: it lapses
+    await assert.rejects(a, (e) => e === "a gave up");
+    assert.equal(await isPending(late), true);
+    clock.tick(50);
+    assert.equal(await late, false, "timed out: it was never notified");
+    // One already waiting at the notify gets it; one that came later not.
+    const ctl2 = new AbortController();
+    const b = cond.wait({ signal: ctl2.signal });
+    const c = cond.wait({ timeout: 50 });
+    cond.notify(1);
+    const d = cond.wait({ timeout: 50 });
+    ctl2.abort("b gave up");
+    await assert.rejects(b, (e) => e === "b gave up");
+    assert.equal(await c, true);
+    assert.equal(await isPending(d), true);
+    clock.tick(50);
+    assert.equal(await d, false);
+    assert.equal(cond.waiters, 0);
+  });
+});
+
+for (const [name, make] of acquirables) {
+  Deno.test(`${name}: a grant given back goes to the next waiter, even one that came after the release`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const ctl = new AbortController();
+    const a = lock.acquire({ signal: ctl.signal });
+    held.release(); // handed to a
+    const late = lock.acquire(); // came after the release
+    ctl.abort("a gave up"); // the lock (or permit) is still free: late gets it
+    await assert.rejects(a, (e) => e === "a gave up");
+    (await late).release();
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+}
+
 Deno.test("Condition: an abort after the notification was delivered changes nothing", async () => {
   const cond = new Condition();
   const ctl = new AbortController();
