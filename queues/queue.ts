@@ -240,7 +240,10 @@ export class Queue<T> implements AsyncIterable<T> {
       this.#getters.grantFirst(item);
       return RESOLVED;
     }
-    if (cannotWait(wait) ? !this.#roomNow() : !this.#room()) {
+    if (
+      (this.#putters.head !== null || this.full()) &&
+      !(cannotWait(wait) && this.#roomNow())
+    ) {
       return this.#putters.wait(wait, item);
     }
     try {
@@ -352,15 +355,15 @@ export class Queue<T> implements AsyncIterable<T> {
     if (this.#store.size > 0) {
       // With grants in their delivery window, wait behind them (they may
       // come back), unless this get cannot wait.
-      if (
-        this.#getters.undelivered === 0 ||
-        cannotWait(wait) && this.qsize() > 0
-      ) {
-        try {
-          return Promise.resolve(this.#takeNow());
-        } catch (err) {
-          return rejected(err);
+      try {
+        if (this.#getters.undelivered === 0) {
+          return Promise.resolve(this.#take());
         }
+        if (cannotWait(wait) && this.qsize() > 0) {
+          return Promise.resolve(this.#takeNow());
+        }
+      } catch (err) {
+        return rejected(err);
       }
     }
     return this.#getters.wait(wait);
