@@ -273,7 +273,7 @@ export class WaiterList<T> {
    */
   #nextWaiter = 0;
   #nextValue = 0;
-  /** `grantFirst` grants not yet delivered that can still come back. */
+  /** `grantFirst` grants awaiting delivery. */
   #undelivered = 0;
   #flushScheduled = false;
   readonly #flush: () => void;
@@ -295,8 +295,8 @@ export class WaiterList<T> {
   }
 
   /**
-   * How many `grantFirst` grants await delivery: until then, each may
-   * still come back through `handBack`.
+   * How many `grantFirst` grants await delivery: until then, any of them
+   * whose waiter can still give up may come back through `handBack`.
    */
   get undelivered(): number {
     return this.#undelivered;
