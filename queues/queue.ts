@@ -66,9 +66,9 @@ export class Queue<T> implements AsyncIterable<T> {
   //
   // While such an item may still come back, the store's head is not known:
   // a get() then waits behind it instead of taking from the store, and is
-  // served (#serve) once every grant is delivered or given back. Only then
-  // do getters wait while the store holds items; those items are theirs,
-  // and qsize() does not count them.
+  // served (#serve) once every grant is delivered or given back. That is
+  // the only time getters wait while the store holds items; those items
+  // are theirs, and qsize() does not count them.
   readonly #getters = new WaiterList<T>("Queue.get()", {
     deferAll: true,
     inOrder: true,
