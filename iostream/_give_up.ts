@@ -9,6 +9,7 @@
 
 import { checkDelay, setLongTimeout } from "../concurrent/_timer.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
+import { AbortFollower } from "../locks/_abort.ts";
 import { typeName } from "./_type_name.ts";
 
 /** The options every wait that can give up takes. */
@@ -87,11 +88,14 @@ export function armGiveUp(
   const clear = timeout === undefined
     ? undefined
     : setLongTimeout(expire, timeout);
-  const onAbort = (): void => giveUp(signal!.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
+  // Through the registry the locks use: many reads sharing one shutdown
+  // signal add one listener to it, not one each (O(N) apiece).
+  const follower = signal === undefined
+    ? undefined
+    : new AbortFollower(signal, { onAbort: () => giveUp(signal.reason) });
   const done = (): void => {
     clear?.();
-    signal?.removeEventListener("abort", onAbort);
+    follower?.unfollow();
   };
   settled.then(done, done);
 }

@@ -17,9 +17,11 @@
  * Waiters that cannot give up (no signal, no deferring list) are resolved
  * at the grant itself, which keeps the common path free of any extra
  * microtask, unless earlier grants still await delivery: then they join
- * those, so waiters always resume in grant (FIFO) order. Only fake timers (a synchronous `clock.tick()`) can fire a
- * timer inside the window: real timers run their callbacks with the
- * microtask queue drained in between.
+ * those, so waiters always resume in grant (FIFO) order. Only fake timers
+ * (a synchronous `clock.tick()`) can fire a timer inside the window: real
+ * timers run their callbacks with the microtask queue drained in between.
+ * A caller that must know now that no grant comes back (a queue's
+ * `getNowait()`) delivers the window at once with `deliver()`.
  *
  * A node that gave up is no longer in the list, so it can never be
  * granted. Nothing waits on a list without being in it: the node is linked
@@ -31,6 +33,7 @@
  */
 
 import { TimeoutError } from "../concurrent/errors.ts";
+import { AbortFollower, type AbortTarget } from "./_abort.ts";
 import type { WaitOptions } from "./types.ts";
 
 /** setTimeout silently fires at once above this delay, so longer waits re-arm. */
@@ -124,8 +127,12 @@ export function checkOptions<T = never>(
     : { timeout: timeout as number, signal };
 }
 
-/** One pending wait. Fields are public to the list only. */
-export class Waiter<T> {
+/**
+ * One pending wait. Fields are public to the list only. A wait with a
+ * signal follows it through the registry in `_abort.ts`: one listener per
+ * signal, however many waits share it.
+ */
+export class Waiter<T> implements AbortTarget {
   prev: Waiter<T> | null = null;
   next: Waiter<T> | null = null;
   /** WAITING, GRANTED, SHARED or DONE. */
@@ -138,7 +145,14 @@ export class Waiter<T> {
   /** Milliseconds still to wait after the current timer (for huge timeouts). */
   remaining = 0;
   timeout = 0;
-  signal: AbortSignal | undefined = undefined;
+  /**
+   * While in line, its place in arrival order; once granted by
+   * `grantFirst`, the grant's cutoff: the arrival number of the first
+   * waiter that came after the grant was made.
+   */
+  stamp = 0;
+  /** Follows the signal until the wait settles; null without one. */
+  follower: AbortFollower | null = null;
   /** What the waiter brings along (a blocked putter's item), then its grant. */
   data: unknown;
 
@@ -151,8 +165,8 @@ export class Waiter<T> {
     });
   }
 
-  /** The abort listener: the node is its own EventListenerObject. */
-  handleEvent(): void {
+  /** Its signal aborted. */
+  onAbort(): void {
     this.list.giveUp(this, false);
   }
 
@@ -177,10 +191,10 @@ export class Waiter<T> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const signal = this.signal;
-    if (signal !== undefined) {
-      this.signal = undefined;
-      signal.removeEventListener("abort", this);
+    const follower = this.follower;
+    if (follower !== null) {
+      this.follower = null;
+      follower.unfollow();
     }
   }
 }
@@ -212,9 +226,11 @@ export interface WaiterListOptions<T> {
   final?: boolean;
   /**
    * Takes back a `grantFirst` grant whose waiter gave up before delivery.
-   * It must not throw.
+   * `cutoff` is that grant's cutoff (see {@linkcode WaiterList.grantFirst}):
+   * passing it on lets only waiters already in line when it was made have
+   * it. It must not throw.
    */
-  handBack?: (value: T) => void;
+  handBack?: (value: T, cutoff: number) => void;
   /**
    * The values granted are interchangeable and ordered (queue items): the
    * waiters still waiting for delivery receive them in grant order, so a
@@ -222,6 +238,12 @@ export interface WaiterListOptions<T> {
    * later waiter moves up one, as if the one that gave up had never waited.
    */
   inOrder?: boolean;
+  /**
+   * Called after each delivery microtask has delivered its batch. A queue
+   * uses it to serve the getters that queued behind grants that could
+   * still come back. It must not throw.
+   */
+  onDelivered?: () => void;
 }
 
 /**
@@ -237,11 +259,22 @@ export class WaiterList<T> {
   readonly timeoutValue: T | undefined;
   readonly #deferAll: boolean;
   readonly #final: boolean;
-  readonly #handBack: ((value: T) => void) | undefined;
+  readonly #handBack: ((value: T, cutoff: number) => void) | undefined;
+  /** How many waiters have joined the list: the next one's stamp. */
+  #arrivals = 0;
   /** Undelivered values in grant order (inOrder lists only). */
   readonly #values: T[] | null;
   /** Granted waiters awaiting delivery, in grant order. */
   readonly #batch: Waiter<T>[] = [];
+  /**
+   * Where delivery is in `#batch` and `#values`. Fields, not locals: a
+   * resolve may run user code (a thenable's `then` getter) that calls
+   * {@linkcode WaiterList.deliver} again, which goes on from there.
+   */
+  #nextWaiter = 0;
+  #nextValue = 0;
+  /** `grantFirst` grants awaiting delivery. */
+  #undelivered = 0;
   #flushScheduled = false;
   readonly #flush: () => void;
 
@@ -252,34 +285,57 @@ export class WaiterList<T> {
     this.#deferAll = options.deferAll ?? false;
     this.#final = options.final ?? false;
     this.#handBack = options.handBack;
-    const values: T[] | null = options.inOrder ? [] : null;
-    this.#values = values;
-    const batch = this.#batch;
+    this.#values = options.inOrder ? [] : null;
+    const onDelivered = options.onDelivered;
     this.#flush = () => {
-      let next = 0;
-      // Index loop: a resolve may run user code (a thenable's `then`
-      // getter) that grants more or gives up; all of it joins this batch.
-      for (let i = 0; i < batch.length; i++) {
-        const waiter = batch[i] as Waiter<T>;
-        const state = waiter.state;
-        if (state === DONE) continue; // gave up in the window
-        waiter.state = DONE;
-        waiter.disarm();
-        const value = state === GRANTED && values !== null
-          ? values[next++] as T
-          : waiter.data as T;
-        waiter.data = undefined;
-        waiter.resolve(value);
-      }
-      batch.length = 0;
-      if (values !== null) values.length = 0;
+      this.deliver();
       this.#flushScheduled = false;
+      onDelivered?.();
     };
+  }
+
+  /**
+   * How many `grantFirst` grants await delivery: until then, any of them
+   * whose waiter can still give up may come back through `handBack`.
+   */
+  get undelivered(): number {
+    return this.#undelivered;
+  }
+
+  /**
+   * Delivers every grant awaiting delivery now, in grant order, instead of
+   * in the delivery microtask: they are final from here on.
+   */
+  deliver(): void {
+    const batch = this.#batch;
+    const values = this.#values;
+    // Index loop: a resolve may run user code that grants more or gives
+    // up; all of it joins this batch.
+    while (this.#nextWaiter < batch.length) {
+      const waiter = batch[this.#nextWaiter++] as Waiter<T>;
+      const state = waiter.state;
+      if (state === DONE) continue; // gave up in the window
+      waiter.state = DONE;
+      waiter.disarm();
+      let value = waiter.data as T;
+      if (state === GRANTED) {
+        this.#undelivered--;
+        if (values !== null) value = values[this.#nextValue++] as T;
+      }
+      waiter.data = undefined;
+      waiter.resolve(value);
+    }
+    batch.length = 0;
+    this.#nextWaiter = 0;
+    if (values !== null) {
+      values.length = 0;
+      this.#nextValue = 0;
+    }
   }
 
   /** Grants `value` to an unlinked waiter. */
   #grant(waiter: Waiter<T>, value: T, state: number): void {
-    if (waiter.signal === undefined && !this.#deferAll) {
+    if (waiter.follower === null && !this.#deferAll) {
       // Cannot give up any more: the grant is final. Delivered at once, at
       // no extra cost, unless earlier grants still await delivery: then it
       // joins them, so that waiters resume in the order they were granted.
@@ -300,6 +356,7 @@ export class WaiterList<T> {
       state = SHARED;
     }
     waiter.state = state;
+    if (state === GRANTED) this.#undelivered++;
     if (state === GRANTED && this.#values !== null) {
       this.#values.push(value);
       waiter.data = undefined;
@@ -323,22 +380,23 @@ export class WaiterList<T> {
     if (state === DONE) return;
     waiter.state = DONE;
     if (state === WAITING) this.unlink(waiter);
-    const signal = waiter.signal;
-    waiter.signal = undefined;
+    const follower = waiter.follower;
+    waiter.follower = null;
     if (timedOut) {
-      signal?.removeEventListener("abort", waiter);
+      follower?.unfollow();
     } else if (waiter.timer !== undefined) {
-      // The `once` abort listener is already gone.
+      // The registry already unlinked it from the signal.
       clearTimeout(waiter.timer);
       waiter.timer = undefined;
     }
     let value: T | undefined;
     if (state === GRANTED) {
+      this.#undelivered--;
       value = this.#values !== null ? this.#values.pop() : waiter.data as T;
     }
     waiter.data = undefined;
     if (!timedOut) {
-      fail(waiter, (signal as AbortSignal).reason);
+      fail(waiter, (follower as AbortFollower).signal.reason);
     } else if (this.rejectOnTimeout) {
       fail(
         waiter,
@@ -348,7 +406,7 @@ export class WaiterList<T> {
       waiter.resolve(this.timeoutValue as T);
     }
     if (state === GRANTED && this.#handBack !== undefined) {
-      this.#handBack(value as T);
+      this.#handBack(value as T, waiter.stamp);
     }
   }
 
@@ -374,6 +432,7 @@ export class WaiterList<T> {
     const { timeout = Infinity, signal } = options;
     if (timeout <= 0) return this.timedOut(Math.max(timeout, 0));
     const waiter = new Waiter<T>(this, data);
+    waiter.stamp = this.#arrivals++;
     // Linked before anything else: arming the first timer of a `deno test`
     // process runs pending microtasks, i.e. user code that may release or
     // grant, and it must find this waiter in line.
@@ -387,8 +446,7 @@ export class WaiterList<T> {
     this.tail = waiter;
     this.size++;
     if (signal !== undefined) {
-      waiter.signal = signal;
-      signal.addEventListener("abort", waiter, { once: true });
+      waiter.follower = new AbortFollower(signal, waiter);
     }
     if (timeout !== Infinity) {
       waiter.timeout = timeout;
@@ -414,12 +472,33 @@ export class WaiterList<T> {
     this.size--;
   }
 
-  /** Grants `value` to the head waiter; false when there is none. */
-  grantFirst(value: T): boolean {
+  /**
+   * Grants `value` to the head waiter, if it arrived before `cutoff` (by
+   * default, if there is one); false when there is none. A hand-back of a
+   * grant made earlier passes that grant's cutoff, so that it never
+   * reaches a waiter that arrived after the grant was made.
+   */
+  grantFirst(value: T, cutoff: number = this.#arrivals): boolean {
+    const waiter = this.head;
+    if (waiter === null || waiter.stamp >= cutoff) return false;
+    this.unlink(waiter);
+    waiter.stamp = cutoff;
+    this.#grant(waiter, value, GRANTED);
+    return true;
+  }
+
+  /**
+   * Rejects the head waiter with `reason` (a grant for it failed); false
+   * when there is none.
+   */
+  failFirst(reason: unknown): boolean {
     const waiter = this.head;
     if (waiter === null) return false;
     this.unlink(waiter);
-    this.#grant(waiter, value, GRANTED);
+    waiter.state = DONE;
+    waiter.disarm();
+    waiter.data = undefined;
+    fail(waiter, reason);
     return true;
   }
 

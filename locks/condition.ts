@@ -26,8 +26,10 @@ export class Condition {
   readonly #waiters = new WaiterList<boolean>("Condition.wait()", {
     onTimeout: { value: false },
     // A waiter gave up between notify() and delivery: the notification
-    // wakes the next one instead, so notify(n) wakes n live waiters.
-    handBack: () => this.#waiters.grantFirst(true),
+    // wakes the next one instead, so notify(n) wakes n live waiters, but
+    // only one that was already waiting when notify() was called. One that
+    // came later was not notified (as in Tornado): the notification lapses.
+    handBack: (_, cutoff) => this.#waiters.grantFirst(true, cutoff),
   });
 
   /**
@@ -71,7 +73,9 @@ export class Condition {
    * @returns `true` when notified, `false` when the timeout passed first.
    * Rejects with `signal.reason` when aborted. A waiter with a signal is
    * woken one microtask after `notify()`; if the signal aborts in between,
-   * it rejects and the notification passes to the next waiter.
+   * it rejects and the notification passes to the next waiter that was
+   * already waiting when `notify()` was called. If there is none, it lapses:
+   * a wait that began after the `notify()` was never notified.
    *
    * @example Time out
    * ```ts
@@ -90,7 +94,8 @@ export class Condition {
   }
 
   /**
-   * Wakes up to `n` waiters, oldest first.
+   * Wakes up to `n` waiters, oldest first. Only waits already pending are
+   * woken, as in Tornado: a later `wait()` waits for a later notification.
    *
    * @param n How many waiters to wake.
    * @throws {TypeError} When `n` is not a number.

@@ -1,6 +1,11 @@
 // Copyright the squall authors. MIT license.
 
-import { checkOptions, rejected, WaiterList } from "../locks/_waiters.ts";
+import {
+  type CheckedWait,
+  checkOptions,
+  rejected,
+  WaiterList,
+} from "../locks/_waiters.ts";
 import type { WaitOptions } from "../locks/types.ts";
 import { FifoStore, internals, type ItemStore } from "./_stores.ts";
 import { QueueEmpty, QueueFull } from "./errors.ts";
@@ -9,6 +14,11 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 function notDone<T>(value: T): IteratorResult<T> {
   return { value, done: false };
+}
+
+/** Whether a wait with these options must settle at once. */
+function cannotWait(wait: CheckedWait): boolean {
+  return wait.timeout !== undefined && wait.timeout <= 0;
 }
 
 /**
@@ -53,10 +63,17 @@ export class Queue<T> implements AsyncIterable<T> {
   // granted to a getter that gives up before delivery comes back (#putBack);
   // a blocked putter's item is in the queue from its grant on, so that
   // grant is final.
+  //
+  // While such an item may still come back, the store's head is not known:
+  // a get() then waits behind it instead of taking from the store, and is
+  // served (#serve) once every grant is delivered or given back. That is
+  // the only time getters wait while the store holds items; those items
+  // are theirs, and qsize() does not count them.
   readonly #getters = new WaiterList<T>("Queue.get()", {
     deferAll: true,
     inOrder: true,
     handBack: (item) => this.#putBack(item),
+    onDelivered: () => this.#serve(),
   });
   readonly #putters = new WaiterList<void>("Queue.put()", {
     deferAll: true,
@@ -132,7 +149,11 @@ export class Queue<T> implements AsyncIterable<T> {
   /**
    * The number of items in the queue.
    *
-   * @returns The item count, not counting blocked putters' items.
+   * @returns The item count, not counting blocked putters' items, nor
+   * items already bound for waiting getters. (Those exist only for a
+   * moment: a `get()` called while an item handed to another getter in
+   * the same turn could still come back waits for it, so the items in the
+   * queue go to such getters one microtask later.)
    *
    * @example Count items
    * ```ts
@@ -146,7 +167,9 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   qsize(): number {
-    return this.#store.size;
+    const items = this.#store.size;
+    const getters = this.#getters.size;
+    return items > getters ? items - getters : 0;
   }
 
   /**
@@ -163,7 +186,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   empty(): boolean {
-    return this.#store.size === 0;
+    return this.qsize() === 0;
   }
 
   /**
@@ -182,7 +205,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   full(): boolean {
-    return this.#maxsize > 0 && this.#store.size >= this.#maxsize;
+    return this.#maxsize > 0 && this.qsize() >= this.#maxsize;
   }
 
   /**
@@ -212,12 +235,17 @@ export class Queue<T> implements AsyncIterable<T> {
   put(item: T, options?: WaitOptions): Promise<void> {
     const wait = checkOptions<void>(options);
     if (wait instanceof Promise) return wait;
-    if (this.#getters.head !== null) {
+    if (this.#getters.head !== null && this.#store.size === 0) {
       this.#unfinished++;
       this.#getters.grantFirst(item);
       return RESOLVED;
     }
-    if (this.full()) return this.#putters.wait(wait, item);
+    if (
+      (this.#putters.head !== null || this.full()) &&
+      !(cannotWait(wait) && this.#roomNow())
+    ) {
+      return this.#putters.wait(wait, item);
+    }
     try {
       this.#store.push(item);
     } catch (err) {
@@ -231,7 +259,10 @@ export class Queue<T> implements AsyncIterable<T> {
    * Puts an item into the queue without waiting.
    *
    * @param item The item.
-   * @throws {QueueFull} When the queue is full.
+   * @throws {QueueFull} When the queue is full. (Should putters be blocked
+   * while getters wait behind items handed over in this turn, see
+   * {@linkcode Queue.get}, those items are delivered first, as
+   * {@linkcode Queue.getNowait} does, to know whether a slot is free.)
    *
    * @example Hand an item to a waiting getter
    * ```ts
@@ -245,12 +276,12 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   putNowait(item: T): void {
-    if (this.#getters.head !== null) {
+    if (this.#getters.head !== null && this.#store.size === 0) {
       this.#unfinished++;
       this.#getters.grantFirst(item);
       return;
     }
-    if (this.full()) {
+    if (!this.#roomNow()) {
       throw new QueueFull(
         `Cannot put without waiting: the queue is full (maxsize ${this.#maxsize})`,
       );
@@ -272,7 +303,10 @@ export class Queue<T> implements AsyncIterable<T> {
    * head of the queue, as if this getter had never waited. (Should puts in
    * that same window have filled a bounded queue, it then holds more than
    * `maxsize` items until enough are taken; no item is ever dropped, and
-   * puts wait meanwhile.) An abort after delivery changes nothing.
+   * puts wait meanwhile.) An abort after delivery changes nothing. While
+   * such an item may still come back, a later `get()` waits behind it
+   * rather than take an item put after it: it gets that item if it comes
+   * back, else the next one, a microtask later.
    *
    * @example Wait for an item
    * ```ts
@@ -297,13 +331,37 @@ export class Queue<T> implements AsyncIterable<T> {
    * await assert.rejects(gaveUp, /gave up/);
    * assert.equal(queue.getNowait(), "x");
    * ```
+   *
+   * @example A later get() takes an item that comes back first
+   * ```ts
+   * import { Queue } from "@squall/io/queues";
+   * import assert from "node:assert/strict";
+   *
+   * const queue = new Queue<string>();
+   * const controller = new AbortController();
+   * const gaveUp = queue.get({ signal: controller.signal });
+   * queue.putNowait("x"); // handed to the first getter ...
+   * queue.putNowait("y");
+   * const next = queue.get(); // ... so this one waits behind "x"
+   * controller.abort(new Error("gave up"));
+   * await assert.rejects(gaveUp, /gave up/);
+   * assert.equal(await next, "x");
+   * assert.equal(queue.getNowait(), "y");
+   * ```
    */
   get(options?: WaitOptions): Promise<T> {
     const wait = checkOptions<T>(options);
     if (wait instanceof Promise) return wait;
     if (this.#store.size > 0) {
+      // With grants in their delivery window, wait behind them (they may
+      // come back), unless this get cannot wait.
       try {
-        return Promise.resolve(this.#take());
+        if (this.#getters.undelivered === 0) {
+          return Promise.resolve(this.#take());
+        }
+        if (cannotWait(wait) && this.qsize() > 0) {
+          return Promise.resolve(this.#takeNow());
+        }
       } catch (err) {
         return rejected(err);
       }
@@ -314,8 +372,15 @@ export class Queue<T> implements AsyncIterable<T> {
   /**
    * Removes and returns the next item without waiting.
    *
+   * Items handed to getters in this same turn and not yet delivered could
+   * still come back (see {@linkcode Queue.get}), ahead of the item this
+   * call takes. So, when the queue holds an item for it, this call first
+   * delivers them: from then on they are final, and an abort of those
+   * getters changes nothing. `get({ timeout: 0 })` does the same.
+   *
    * @returns The item.
-   * @throws {QueueEmpty} When the queue has no item.
+   * @throws {QueueEmpty} When the queue has no item (items bound for
+   * waiting getters do not count, see {@linkcode Queue.qsize}).
    *
    * @example Drain what is there
    * ```ts
@@ -329,7 +394,22 @@ export class Queue<T> implements AsyncIterable<T> {
    * ```
    */
   getNowait(): T {
+    if (this.qsize() === 0) {
+      throw new QueueEmpty("Cannot get without waiting: the queue is empty");
+    }
+    return this.#takeNow();
+  }
+
+  /**
+   * Takes the next item at once. Grants still in their delivery window
+   * are delivered first, and the getters waiting behind them served: the
+   * items they would get back, or take, come before this one.
+   */
+  #takeNow(): T {
+    if (this.#getters.undelivered > 0) this.#settle();
     if (this.#store.size === 0) {
+      // Only user code run by a delivery (a thenable item's `then` getter)
+      // can have taken what qsize() counted.
       throw new QueueEmpty("Cannot get without waiting: the queue is empty");
     }
     return this.#take();
@@ -340,8 +420,64 @@ export class Queue<T> implements AsyncIterable<T> {
    * the next getter gets it, or it goes back to the head of the queue.
    */
   #putBack(item: T): void {
-    if (this.#getters.head !== null) this.#getters.grantFirst(item);
-    else this.#store.putBack(item);
+    if (this.#getters.head !== null && this.#store.size === 0) {
+      this.#getters.grantFirst(item);
+    } else {
+      this.#store.putBack(item);
+      this.#serve();
+    }
+  }
+
+  /**
+   * Once no grant awaits delivery, hands the items in the store to the
+   * getters that queued while one did, in order.
+   */
+  #serve(): void {
+    const getters = this.#getters;
+    if (getters.undelivered > 0) return;
+    while (getters.head !== null && this.#store.size > 0) {
+      let item: T;
+      try {
+        item = this.#take();
+      } catch (err) {
+        // A PriorityQueue comparator threw: this getter fails, as its own
+        // take would have.
+        getters.failFirst(err);
+        continue;
+      }
+      getters.grantFirst(item);
+    }
+  }
+
+  /**
+   * Whether a put can add its item now without passing a blocked putter.
+   * Blocked putters wait only while the queue is full, unless getters
+   * queued behind grants in their delivery window hold items back.
+   */
+  #room(): boolean {
+    return this.#putters.head === null && !this.full();
+  }
+
+  /**
+   * {@linkcode Queue.#room}, for a put that cannot wait: if blocked
+   * putters wait though the queue is not full, the waiting getters are
+   * served first, which moves those putters' items in.
+   */
+  #roomNow(): boolean {
+    if (this.#putters.head !== null && !this.full()) this.#settle();
+    return this.#room();
+  }
+
+  /**
+   * Delivers the grants in their delivery window now, so they are final,
+   * and serves the getters that waited behind them.
+   */
+  #settle(): void {
+    const getters = this.#getters;
+    while (getters.undelivered > 0) {
+      getters.deliver();
+      this.#serve();
+    }
   }
 
   /** Takes the next item; a blocked putter's item moves in first. */

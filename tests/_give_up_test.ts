@@ -1,8 +1,9 @@
 // Copyright the squall authors. MIT license.
 
 import assert from "node:assert/strict";
-import { giveUpOnMaking } from "../iostream/_give_up.ts";
+import { giveUpOnMaking, giveUpWaiting } from "../iostream/_give_up.ts";
 import { assertWaitReadsOptionsOnce } from "./_fickle_options.ts";
+import { countingSignal } from "./_wait_helpers.ts";
 
 class Thing {
   closed = 0;
@@ -142,4 +143,35 @@ Deno.test("giveUpOnMaking(): reads the timeout and signal once and gives up on t
   );
   assert.equal(seen.length, 3);
   assert.ok(seen.every((signal) => signal?.aborted), "each attempt was told");
+});
+
+Deno.test("giveUpWaiting(): waits sharing one signal add one abort listener to it", async () => {
+  const { controller, signal, listeners, added, peak } = countingSignal();
+  const reads = Array.from(
+    { length: 20 },
+    () => Promise.withResolvers<number>(),
+  );
+  const waits = reads.map((r, i) =>
+    giveUpWaiting(r.promise, { signal, timeout: undefined }, `read ${i}`)
+  );
+  assert.deepEqual([listeners(), added()], [1, 1]);
+  reads.forEach((r, i) => r.resolve(i));
+  assert.deepEqual(await Promise.all(waits), [...Array(20).keys()]);
+  assert.equal(listeners(), 0, "the last to settle removed it");
+  // Followed again, then aborted: each wait rejects, in the order begun.
+  const pending = reads.map(() => Promise.withResolvers<number>());
+  const order: number[] = [];
+  const reason = new Error("shutting down");
+  const aborted = pending.map((r, i) =>
+    giveUpWaiting(
+      r.promise,
+      { signal, timeout: undefined },
+      "read",
+      () => order.push(i),
+    )
+  );
+  controller.abort(reason);
+  assert.deepEqual(order, [...Array(20).keys()]);
+  for (const p of aborted) await assert.rejects(p, (e) => e === reason);
+  assert.deepEqual([listeners(), added(), peak()], [0, 2, 1]);
 });

@@ -45,19 +45,31 @@ export async function withFakeTime(
   }
 }
 
-/** A signal whose listener bookkeeping can be inspected. */
+/**
+ * A signal whose listener bookkeeping can be inspected: `listeners()` is
+ * how many abort listeners it holds now, `added()` how many were ever
+ * added, `peak()` the most it held at once.
+ */
 export function countingSignal(): {
   controller: AbortController;
   signal: AbortSignal;
   listeners: () => number;
+  added: () => number;
+  peak: () => number;
 } {
   const controller = new AbortController();
   const signal = controller.signal;
   const live = new Set<unknown>();
+  let added = 0;
+  let peak = 0;
   const add = signal.addEventListener.bind(signal);
   const remove = signal.removeEventListener.bind(signal);
   signal.addEventListener = ((type: string, l: unknown, o?: unknown) => {
-    if (type === "abort") live.add(l);
+    if (type === "abort") {
+      added++;
+      live.add(l);
+      peak = Math.max(peak, live.size);
+    }
     // deno-lint-ignore no-explicit-any
     add(type, l as any, o as any);
   }) as typeof signal.addEventListener;
@@ -68,5 +80,11 @@ export function countingSignal(): {
   }) as typeof signal.removeEventListener;
   // A `once` listener is dropped by the signal itself when it fires.
   add("abort", () => live.clear());
-  return { controller, signal, listeners: () => live.size };
+  return {
+    controller,
+    signal,
+    listeners: () => live.size,
+    added: () => added,
+    peak: () => peak,
+  };
 }

@@ -15,7 +15,8 @@ type Expected =
   | { kind: "pending" }
   | { kind: "granted"; value: number }
   | { kind: "timeout" }
-  | { kind: "aborted"; reason: unknown };
+  | { kind: "aborted"; reason: unknown }
+  | { kind: "failed"; reason: unknown };
 
 interface Entry {
   id: number;
@@ -24,8 +25,10 @@ interface Entry {
   abort?: (reason: unknown) => void;
   listeners?: () => number;
   expected: Expected;
+  /** Its place in arrival order, for waiters that joined the list. */
+  stamp: number;
   /** Set while granted but not yet delivered. */
-  granted?: { value: number; all: boolean } | undefined;
+  granted?: { value: number; all: boolean; cutoff: number } | undefined;
 }
 
 /** Walks the list both ways and checks the links against the model. */
@@ -45,11 +48,17 @@ function checkLinks(list: WaiterList<number>, pending: Entry[]): void {
 }
 
 for (
-  const [label, timeoutValue, deferAll, inOrder] of [
-    ["rejecting", undefined, false, false],
-    ["resolving", -1, false, false],
-    ["rejecting, every grant deferred, values in order", undefined, true, true],
-    ["resolving, every grant deferred", -1, true, false],
+  const [label, timeoutValue, deferAll, inOrder, cutoffs] of [
+    ["rejecting", undefined, false, false, false],
+    ["resolving", -1, false, false, true],
+    [
+      "rejecting, every grant deferred, values in order",
+      undefined,
+      true,
+      true,
+      false,
+    ],
+    ["resolving, every grant deferred", -1, true, false, true],
   ] as const
 ) {
   Deno.test(`WaiterList (${label} on timeout): randomized operations match a model with a delivery window`, async () => {
@@ -65,28 +74,40 @@ for (
       const returned: number[] = [];
       const modelReturned: number[] = [];
       let nextId = 0;
+      let arrivals = 0;
+      /** Hand-backs that found only waiters come after the grant. */
+      let lapsed = 0;
       let nextValue = 1000;
       const canGiveUpLate = (e: Entry) => deferAll || e.abort !== undefined;
-      const modelGrant = (e: Entry, value: number, all: boolean) => {
+      const modelGrant = (
+        e: Entry,
+        value: number,
+        all: boolean,
+        cutoff = arrivals,
+      ) => {
         pending = pending.filter((x) => x !== e);
         if (canGiveUpLate(e)) {
-          e.granted = { value, all };
+          e.granted = { value, all, cutoff };
           if (inOrder && !all) windowValues.push(value);
           window.push(e);
         } else {
           e.expected = { kind: "granted", value };
         }
       };
-      // Like Lock, Semaphore, Condition and Queue, the hook passes a grant
-      // handed back to the next waiter in line, if any.
+      // Like Lock, Semaphore and Queue, the hook passes a grant handed
+      // back to the next waiter in line, if any; like Condition (with
+      // `cutoffs`), only to one that was in line when the grant was made.
       const list: WaiterList<number> = new WaiterList<number>("Test.wait()", {
         ...(timeoutValue === undefined
           ? {}
           : { onTimeout: { value: timeoutValue } }),
         deferAll,
         inOrder,
-        handBack: (value) => {
-          if (!list.grantFirst(value)) returned.push(value);
+        handBack: (value, cutoff) => {
+          const granted = cutoffs
+            ? list.grantFirst(value, cutoff)
+            : list.grantFirst(value);
+          if (!granted) returned.push(value);
         },
       });
       /** A waiter gave up; returns nothing, updates the model. */
@@ -102,8 +123,12 @@ for (
         if (grant.all) return; // grantAll: nothing to hand back
         const value = inOrder ? windowValues.pop()! : grant.value;
         const head = pending[0];
-        if (head) modelGrant(head, value, false);
-        else modelReturned.push(value);
+        if (head && (!cutoffs || head.stamp < grant.cutoff)) {
+          modelGrant(head, value, false, cutoffs ? grant.cutoff : arrivals);
+        } else {
+          if (head) lapsed++;
+          modelReturned.push(value);
+        }
       };
       const modelDeliver = () => {
         let next = 0;
@@ -139,6 +164,7 @@ for (
             id,
             promise,
             deadline: timeout === undefined ? Infinity : clock.now + timeout,
+            stamp: -1,
             expected: { kind: "pending" },
           };
           if (counting) {
@@ -154,6 +180,7 @@ for (
             );
             entry.expected = { kind: "timeout" };
           } else {
+            entry.stamp = arrivals++;
             pending.push(entry);
           }
         } else if (r < 0.5) {
@@ -173,14 +200,28 @@ for (
           const head = pending[0];
           assert.equal(list.grantFirst(value), head !== undefined);
           if (head) modelGrant(head, value, false);
-        } else if (r < 0.71) {
+        } else if (r < 0.70) {
           const value = nextValue++;
           list.grantAll(value);
           for (const e of [...pending]) modelGrant(e, value, true);
+        } else if (r < 0.71) {
+          const reason = { failed: step };
+          const head = pending[0];
+          assert.equal(list.failFirst(reason), head !== undefined);
+          if (head) {
+            pending = pending.filter((x) => x !== head);
+            head.expected = { kind: "failed", reason };
+          }
         } else if (r < 0.82) {
-          // Deliver: the microtask checkpoint after the turn.
-          await flush();
-          if (window.length > 0) kinds.add("delivered");
+          // Deliver: the microtask checkpoint after the turn, or at once
+          // for a caller that must know no grant comes back.
+          if (random() < 0.3) {
+            if (window.length > 0) kinds.add("delivered at once");
+            list.deliver();
+          } else {
+            await flush();
+            if (window.length > 0) kinds.add("delivered");
+          }
           modelDeliver();
           // An abort after delivery changes nothing.
           for (const e of all) {
@@ -201,6 +242,11 @@ for (
           }
         }
         checkLinks(list, pending);
+        assert.equal(
+          list.undelivered,
+          window.filter((e) => !e.granted!.all).length,
+          "grantFirst grants awaiting delivery",
+        );
         assert.deepEqual(returned, modelReturned, "handed back with no taker");
         assert.equal(
           clock.countTimers(),
@@ -226,7 +272,7 @@ for (
         kinds.add(want.kind);
         if (want.kind === "granted") {
           assert.deepEqual(got, { ok: true, value: want.value });
-        } else if (want.kind === "aborted") {
+        } else if (want.kind === "aborted" || want.kind === "failed") {
           assert.ok(!got.ok && got.error === want.reason);
         } else if (want.kind === "timeout") {
           if (timeoutValue === undefined) {
@@ -250,11 +296,14 @@ for (
         "aborted",
         "aborted in the window",
         "delivered",
+        "delivered at once",
+        "failed",
         "granted",
         "timed out in the window",
         "timeout",
       ]);
       assert.ok(returned.length > 0, "some grants found no taker");
+      assert.equal(lapsed > 0, cutoffs, "some lapsed for late waiters");
     });
   });
 }

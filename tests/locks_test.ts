@@ -540,6 +540,76 @@ Deno.test("waiters with and without a signal or timeout resume in FIFO order", a
   }
 });
 
+Deno.test("waits sharing one signal add one abort listener to it, and none once they settle", async () => {
+  const { controller, signal, listeners, added, peak } = countingSignal();
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const semaphore = new Semaphore(0);
+  const event = new Event();
+  const condition = new Condition();
+  const waits: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 50; i++) {
+    waits.push(lock.acquire({ signal }).then((r) => r.release()));
+    waits.push(semaphore.acquire({ signal }));
+    waits.push(event.wait({ signal }));
+    waits.push(condition.wait({ signal }));
+  }
+  assert.equal(listeners(), 1);
+  assert.equal(added(), 1, "200 waits, one listener");
+  held.release();
+  for (let i = 0; i < 50; i++) semaphore.release();
+  event.set();
+  condition.notifyAll();
+  await Promise.all(waits);
+  assert.equal(listeners(), 0, "the last wait to settle removed it");
+  // Followed again: one listener again, and an abort rejects every wait
+  // with the reason, in the order the waits began.
+  const held2 = await lock.acquire();
+  const event2 = new Event();
+  const reason = new Error("shutting down");
+  const order: string[] = [];
+  const started: Array<[string, Promise<unknown>]> = [
+    ["lock", lock.acquire({ signal })],
+    ["condition", condition.wait({ signal, timeout: 10_000 })],
+    ["semaphore", semaphore.acquire({ signal })],
+    ["event", event2.wait({ signal })],
+    ["lock again", lock.acquire({ signal, timeout: 10_000 })],
+  ];
+  assert.equal(listeners(), 1);
+  controller.abort(reason);
+  assert.equal(listeners(), 0);
+  await Promise.all(started.map(([name, p]) =>
+    p.then(
+      () => assert.fail(`${name} was not aborted`),
+      (err) => {
+        assert.equal(err, reason);
+        order.push(name);
+      },
+    )
+  ));
+  assert.deepEqual(order, started.map(([name]) => name));
+  assert.equal(lock.waiters + condition.waiters + semaphore.waiters, 0);
+  assert.equal(peak(), 1, "never more than one listener");
+  assert.equal(added(), 2);
+  held2.release();
+});
+
+Deno.test("Lock: one abort that gives up several waiters in the window passes the lock past all of them", async () => {
+  const lock = new Lock();
+  const held = await lock.acquire();
+  const shutdown = new AbortController();
+  const { signal } = shutdown;
+  const a = lock.acquire({ signal });
+  const b = lock.acquire({ signal });
+  const c = lock.acquire();
+  held.release(); // handed to a, not yet delivered
+  shutdown.abort(new Error("shutdown"));
+  await assert.rejects(a, /shutdown/);
+  await assert.rejects(b, /shutdown/);
+  (await c).release();
+  assert.equal(lock.locked, false);
+});
+
 Deno.test("Condition: timed-out and aborted waiters never consume a notification", async () => {
   await withFakeTime(async (clock) => {
     const cond = new Condition();
@@ -591,6 +661,49 @@ Deno.test("Condition: notify(1) and an abort of the woken waiter in one turn wak
   cond.notify();
   assert.equal(await e, true);
 });
+
+Deno.test("Condition: a notification given back never wakes a waiter that came after the notify", async () => {
+  await withFakeTime(async (clock) => {
+    const cond = new Condition();
+    const ctl = new AbortController();
+    const a = cond.wait({ signal: ctl.signal });
+    cond.notify(1); // only a is waiting
+    const late = cond.wait({ timeout: 50 }); // came after the notify
+    ctl.abort("a gave up"); // a gives the notification back: it lapses
+    await assert.rejects(a, (e) => e === "a gave up");
+    assert.equal(await isPending(late), true);
+    clock.tick(50);
+    assert.equal(await late, false, "timed out: it was never notified");
+    // One already waiting at the notify gets it; one that came later not.
+    const ctl2 = new AbortController();
+    const b = cond.wait({ signal: ctl2.signal });
+    const c = cond.wait({ timeout: 50 });
+    cond.notify(1);
+    const d = cond.wait({ timeout: 50 });
+    ctl2.abort("b gave up");
+    await assert.rejects(b, (e) => e === "b gave up");
+    assert.equal(await c, true);
+    assert.equal(await isPending(d), true);
+    clock.tick(50);
+    assert.equal(await d, false);
+    assert.equal(cond.waiters, 0);
+  });
+});
+
+for (const [name, make] of acquirables) {
+  Deno.test(`${name}: a grant given back goes to the next waiter, even one that came after the release`, async () => {
+    const lock = make();
+    const held = await lock.acquire();
+    const ctl = new AbortController();
+    const a = lock.acquire({ signal: ctl.signal });
+    held.release(); // handed to a
+    const late = lock.acquire(); // came after the release
+    ctl.abort("a gave up"); // the lock (or permit) is still free: late gets it
+    await assert.rejects(a, (e) => e === "a gave up");
+    (await late).release();
+    (await lock.acquire({ timeout: 0 })).release();
+  });
+}
 
 Deno.test("Condition: an abort after the notification was delivered changes nothing", async () => {
   const cond = new Condition();

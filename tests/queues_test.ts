@@ -205,6 +205,56 @@ Deno.test("Queue: put and an abort of the pending getter in one turn pass the it
   await q.join({ timeout: 0 }); // x was counted once, not twice
 });
 
+Deno.test("Queue: gets, puts and joins sharing one signal add one abort listener to it", async () => {
+  const { controller, signal, listeners, added, peak } = countingSignal();
+  const empty = new Queue<number>();
+  const full = new Queue<number>(1);
+  full.putNowait(0);
+  const gets = Array.from({ length: 30 }, () => empty.get({ signal }));
+  const puts = Array.from(
+    { length: 30 },
+    (_, i) => full.put(i + 1, { signal }),
+  );
+  const joins = Array.from({ length: 30 }, () => full.join({ signal }));
+  assert.equal(added(), 1, "90 waits, one listener");
+  for (let i = 0; i < 30; i++) empty.putNowait(i);
+  assert.deepEqual(await Promise.all(gets), [...Array(30).keys()]);
+  assert.equal(listeners(), 1, "the puts and joins still wait");
+  for (let i = 0; i < 31; i++) {
+    assert.equal(full.getNowait(), i);
+    full.taskDone();
+  }
+  await Promise.all([...puts, ...joins]);
+  assert.equal(listeners(), 0, "the last wait to settle removed it");
+  // Followed again, then aborted: every wait rejects, none is left.
+  const reason = new Error("shutting down");
+  const gave: Array<Promise<unknown>> = [
+    empty.get({ signal }),
+    empty.get({ signal, timeout: 10_000 }),
+  ];
+  full.putNowait(99);
+  gave.push(full.put(100, { signal }), full.join({ signal }));
+  controller.abort(reason);
+  for (const p of gave) await assert.rejects(p, (e) => e === reason);
+  assert.equal(empty.waiters + full.waiters, 0);
+  assert.deepEqual([listeners(), added(), peak()], [0, 2, 1]);
+});
+
+Deno.test("Queue: one abort that gives up several getters in the window passes the item past all of them", async () => {
+  const q = new Queue<string>();
+  const shutdown = new AbortController();
+  const { signal } = shutdown;
+  const a = q.get({ signal });
+  const b = q.get({ signal });
+  const c = q.get();
+  q.putNowait("x"); // handed to a, not yet delivered
+  shutdown.abort(new Error("shutdown"));
+  await assert.rejects(a, /shutdown/);
+  await assert.rejects(b, /shutdown/);
+  assert.equal(await c, "x");
+  assert.equal(q.qsize(), 0);
+});
+
 Deno.test("Queue: an abort in the same turn keeps the order, as if that getter never waited", async () => {
   const q = new Queue<string>();
   const ctl = new AbortController();
@@ -340,6 +390,241 @@ Deno.test("Queue: an item handed back to a bounded queue that filled meanwhile i
   assert.equal(q.getNowait(), "z");
   assert.equal(q.qsize(), 0);
 });
+
+Deno.test("Queue: a get() in the same turn as a grant that comes back gets that item first", async () => {
+  const q = new Queue<string>();
+  const ctl = new AbortController();
+  const a = q.get({ signal: ctl.signal });
+  q.putNowait("x"); // handed to a, not yet delivered
+  q.putNowait("y"); // into the queue
+  const c = q.get(); // "x" may come back: c waits behind it
+  assert.equal(q.qsize(), 0, "y is bound for c");
+  assert.equal(q.empty(), true);
+  assert.throws(() => q.getNowait(), QueueEmpty);
+  ctl.abort("a gave up"); // "x" comes back, to c, as if a never waited
+  await assert.rejects(a, (e) => e === "a gave up");
+  assert.equal(await c, "x");
+  assert.equal(q.getNowait(), "y");
+  // Without the abort, a gets "x" and c, served after, "y", in that order.
+  const ctl2 = new AbortController();
+  const woke: string[] = [];
+  const a2 = q.get({ signal: ctl2.signal }).then((v) => woke.push(`a ${v}`));
+  q.putNowait("x");
+  q.putNowait("y");
+  const c2 = q.get().then((v) => woke.push(`c ${v}`));
+  await Promise.all([a2, c2]);
+  assert.deepEqual(woke, ["a x", "c y"]);
+  assert.deepEqual([q.qsize(), q.waiters], [0, 0]);
+});
+
+Deno.test("Queue: getNowait() in the same turn as a grant makes the grant final and takes the next item", async () => {
+  const q = new Queue<string>();
+  const ctl = new AbortController();
+  const a = q.get({ signal: ctl.signal });
+  q.putNowait("x"); // handed to a, not yet delivered
+  q.putNowait("y");
+  // Taking "y" now must not let "x" come back behind it: a keeps "x".
+  assert.equal(q.getNowait(), "y");
+  ctl.abort("too late");
+  assert.equal(await a, "x");
+  assert.deepEqual([q.qsize(), q.waiters], [0, 0]);
+  // get({ timeout: 0 }) cannot wait either, and does the same.
+  const ctl2 = new AbortController();
+  const a2 = q.get({ signal: ctl2.signal });
+  q.putNowait("x");
+  q.putNowait("y");
+  assert.equal(await q.get({ timeout: 0 }), "y");
+  ctl2.abort("too late");
+  assert.equal(await a2, "x");
+  // With nothing beyond the grant, getNowait() finds the queue empty and
+  // the grant can still come back.
+  const ctl3 = new AbortController();
+  const a3 = q.get({ signal: ctl3.signal });
+  q.putNowait("x");
+  assert.throws(() => q.getNowait(), QueueEmpty);
+  const none = q.get({ timeout: 0 });
+  ctl3.abort("gave up");
+  await assert.rejects(none, TimeoutError);
+  await assert.rejects(a3, (e) => e === "gave up");
+  assert.equal(q.getNowait(), "x");
+});
+
+Deno.test("Queue: a get() behind a grant that comes back is served in queue order, for each kind of queue", async (t) => {
+  const cases: Array<
+    [string, () => Queue<number>, number[], number, number[]]
+  > = [
+    // kind, queue, items put (the first to the getter that gives up),
+    // what the later get() receives, what is left, as if it never waited.
+    ["Queue", () => new Queue<number>(), [5, 1, 7], 5, [1, 7]],
+    ["LifoQueue", () => new LifoQueue<number>(), [5, 1, 7], 7, [1, 5]],
+    ["PriorityQueue", () => new PriorityQueue<number>(), [1, 5, 3], 1, [3, 5]],
+  ];
+  for (const [name, make, puts, got, left] of cases) {
+    await t.step(name, async () => {
+      const q = make();
+      const ctl = new AbortController();
+      const a = q.get({ signal: ctl.signal });
+      for (const n of puts) q.putNowait(n);
+      const c = q.get();
+      ctl.abort();
+      await assert.rejects(a, { name: "AbortError" });
+      assert.equal(await c, got);
+      assert.deepEqual(left.map(() => q.getNowait()), left);
+    });
+  }
+});
+
+Deno.test("Queue: puts never pass a blocked putter while getters wait behind a grant", async () => {
+  const q = new Queue<string>(1);
+  const ctl = new AbortController();
+  const a = q.get({ signal: ctl.signal });
+  q.putNowait("x"); // to a, not yet delivered
+  q.putNowait("y"); // fills the queue
+  const blocked = q.put("w");
+  const c = q.get(); // waits behind "x"; "y" is bound for it
+  assert.equal(q.full(), false);
+  // "w" waits first: this put waits behind it ...
+  const later = q.put("v");
+  // ... and one that cannot wait settles the grant: a keeps "x", c takes
+  // "y", "w" moves in and fills the queue again.
+  assert.throws(() => q.putNowait("z"), QueueFull);
+  ctl.abort("too late");
+  assert.equal(await a, "x");
+  assert.equal(await c, "y");
+  await blocked;
+  assert.equal(await isPending(later), true);
+  assert.deepEqual([q.getNowait(), q.qsize()], ["w", 1]);
+  await later;
+  assert.equal(q.getNowait(), "v");
+});
+
+for (
+  const [name, make] of [
+    ["Queue", (maxsize: number) => new Queue<number>(maxsize)],
+    ["LifoQueue", (maxsize: number) => new LifoQueue<number>(maxsize)],
+    ["PriorityQueue", (maxsize: number) => new PriorityQueue<number>(maxsize)],
+  ] as const
+) {
+  Deno.test(
+    `${name}: randomized gets, puts, aborts and timeouts in and out of the delivery window lose nothing${
+      name === "Queue" ? " and keep FIFO order" : ""
+    }`,
+    async () => {
+      await withFakeTime(async (clock) => {
+        const random = seededRandom(name.length * 31 + 5);
+        const pick = <T>(xs: T[]): T | undefined =>
+          xs[Math.floor(random() * xs.length)];
+        const options = (): WaitOptions & { controller?: AbortController } => {
+          const o: WaitOptions & { controller?: AbortController } = {};
+          if (random() < 0.5) {
+            o.controller = new AbortController();
+            o.signal = o.controller.signal;
+          }
+          const r = random();
+          if (r < 0.1) o.timeout = 0;
+          else if (r < 0.4) o.timeout = 1 + Math.floor(random() * 20);
+          return o;
+        };
+        for (let round = 0; round < 150; round++) {
+          const q = make(Math.floor(random() * 4));
+          let seq = 0;
+          let nextItem = 0;
+          /** Successful gets: [call number, item]. */
+          const got: Array<[number, number]> = [];
+          /** Async gets in the order they resumed. */
+          const resumed: number[] = [];
+          const accepted = new Set<number>();
+          const controllers: AbortController[] = [];
+          const pending: Array<Promise<unknown>> = [];
+          for (let step = 0; step < 60; step++) {
+            const r = random();
+            if (r < 0.12) {
+              const item = nextItem++;
+              try {
+                q.putNowait(item);
+                accepted.add(item);
+              } catch (err) {
+                assert.ok(err instanceof QueueFull);
+              }
+            } else if (r < 0.3) {
+              const item = nextItem++;
+              const { controller, ...o } = options();
+              if (controller) controllers.push(controller);
+              pending.push(
+                q.put(item, o).then(() => accepted.add(item), () => {}),
+              );
+            } else if (r < 0.5) {
+              const n = seq++;
+              const { controller, ...o } = options();
+              if (controller) controllers.push(controller);
+              pending.push(
+                q.get(o).then((item) => {
+                  got.push([n, item]);
+                  resumed.push(n);
+                }, () => {}),
+              );
+            } else if (r < 0.57) {
+              const n = seq++;
+              try {
+                got.push([n, q.getNowait()]);
+              } catch (err) {
+                assert.ok(err instanceof QueueEmpty);
+              }
+            } else if (r < 0.75) {
+              pick(controllers)?.abort();
+            } else if (r < 0.85) {
+              await null;
+            } else if (r < 0.93) {
+              await flush();
+            } else {
+              // A synchronous tick fires timers inside the delivery window.
+              clock.tick(Math.floor(random() * 8));
+            }
+            assert.equal(q.empty(), q.qsize() === 0);
+            assert.ok(q.qsize() >= 0);
+          }
+          for (const c of controllers) c.abort();
+          clock.tick(100);
+          // Waits with neither signal nor timeout are left: feed the
+          // getters, drain for the putters.
+          for (await flush(); q.waiters > 0; await flush()) {
+            if (!q.empty()) {
+              got.push([seq++, q.getNowait()]);
+            } else {
+              q.putNowait(nextItem);
+              accepted.add(nextItem++);
+            }
+          }
+          await Promise.all(pending);
+          assert.equal(clock.countTimers(), 0);
+          while (!q.empty()) got.push([seq++, q.getNowait()]);
+          const items = got.map(([, item]) => item);
+          assert.equal(new Set(items).size, items.length, "no item twice");
+          assert.deepEqual(
+            [...items].sort((a, b) => a - b),
+            [...accepted].sort((a, b) => a - b),
+            "every accepted item taken once",
+          );
+          if (name === "Queue") {
+            got.sort((a, b) => a[0] - b[0]);
+            assert.deepEqual(
+              got.map(([, item]) => item),
+              [...accepted].sort((a, b) => a - b),
+              "the n-th successful get takes the n-th accepted item",
+            );
+          }
+          assert.deepEqual(
+            resumed,
+            [...resumed].sort((a, b) => a - b),
+            "gets resume in the order they were called",
+          );
+          for (let i = 0; i < items.length; i++) q.taskDone();
+          await q.join({ timeout: 0 });
+        }
+      });
+    },
+  );
+}
 
 Deno.test("Queue: an abort after the item was delivered changes nothing", async () => {
   const q = new Queue<string>();
