@@ -13,6 +13,7 @@ import {
 } from "../iostream/mod.ts";
 import { setErrorRouter } from "../ioloop/_report.ts";
 import { TimeoutError } from "../concurrent/errors.ts";
+import { until } from "./_wait_helpers.ts";
 
 /** Two connected streams and how to release what made them. */
 export interface StreamPair {
@@ -67,15 +68,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-// Polls `ready` every millisecond; fails after `ms` instead of hanging.
-async function until(ready: () => boolean, what: string, ms = 2000) {
-  const deadline = Date.now() + ms;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
-    await sleep(1);
-  }
 }
 
 // Has `stream` buffer `n` bytes that `send` makes the peer send, without a
