@@ -70,6 +70,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// One turn of the event loop, queued behind the immediates (such as a close
+// callback) already queued.
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 // Has `stream` buffer `n` bytes that `send` makes the peer send, without a
 // read: a close callback keeps a transport read going while nothing is
 // buffered.
@@ -488,7 +494,10 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     await closed.promise;
     assert.equal(a.closed(), true);
     a.close();
-    await new Promise((r) => setTimeout(r, 5));
+    // A second call would run on an immediate, as the first did: two turns
+    // queued after it let it show.
+    await nextTurn();
+    await nextTurn();
     assert.equal(calls, 1);
   });
 
@@ -501,7 +510,9 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
         throw boom;
       });
       a.close();
-      await new Promise((r) => setTimeout(r, 5));
+      await until(() => reported.length > 0, "the report");
+      await nextTurn();
+      await nextTurn();
       assert.equal(reported.length, 1);
       assert.equal(reported[0]![0], boom);
     } finally {
