@@ -5,6 +5,7 @@ import { ERROR, IOLoop, READ, WRITE } from "../ioloop/mod.ts";
 import { pollersIdle, pollerStats } from "../ioloop/_poller.ts";
 import { withTimeout } from "../concurrent/mod.ts";
 import { Libc } from "./_libc.ts";
+import { until } from "./_wait_helpers.ts";
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -150,7 +151,8 @@ Deno.test("IOLoop reports ERROR once for a descriptor closed while watched", asy
   t.closeFd(r);
   // Closing does not wake poll(); a change to the fd set does.
   t.loop.addHandler(r2, () => {}, READ);
-  await delay(30);
+  await until(() => events.length > 0, "the ERROR report");
+  await delay(20); // room for a second report to show up
   assert.deepEqual(events, [ERROR]);
   assert.ok(pollerStats.calls - calls < 10, "poll() kept spinning");
   t.loop.removeHandler(r);
@@ -377,10 +379,7 @@ Deno.test({
     );
     try {
       t.loop.addHandler(pipes[19]![0], () => {}, READ);
-      const deadline = performance.now() + 2000;
-      while (errors.length === 0 && performance.now() < deadline) {
-        await delay(5);
-      }
+      await until(() => errors.length > 0, "the poller's failure report");
     } finally {
       rlimit.symbols.setrlimit(RLIMIT_NOFILE, new Uint8Array(saved.buffer));
       rlimit.close();
