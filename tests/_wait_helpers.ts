@@ -1,4 +1,4 @@
-// Shared helpers for the locks, queues and waiter-list tests.
+// Shared helpers for the tests that wait: on promises, timers and events.
 import FakeTimers from "@sinonjs/fake-timers";
 
 type Clock = ReturnType<typeof FakeTimers.install>;
@@ -18,6 +18,26 @@ export async function isPending(p: Promise<unknown>): Promise<boolean> {
 /** Lets every queued microtask (and their follow-ups) run. */
 export async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await null;
+}
+
+/**
+ * Polls `ready` every few milliseconds until it holds; throws after `ms`.
+ * For an event that must come but whose time depends on the machine (a
+ * worker's report, bytes from a peer): the bound is generous because a
+ * loaded CI machine is slow, while a missing event never comes at all.
+ */
+export async function until(
+  ready: () => boolean,
+  what: string,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 /** Outcome of a promise that must have settled by now. */

@@ -9,6 +9,7 @@ import {
 } from "@squall/io/concurrent";
 import { setErrorRouter } from "../ioloop/_report.ts";
 import { countUnhandledRejections } from "./_capture.ts";
+import { until } from "./_wait_helpers.ts";
 
 function countPrimes(limit: number): number {
   let count = 0;
@@ -310,7 +311,7 @@ Deno.test("WorkerExecutor reports failures clearly", async (t) => {
           }),
           "returned",
         );
-        for (let i = 0; i < 100 && reports.length < 2; i++) await sleep(5);
+        await until(() => reports.length >= 2, "both reports", NO_HANG_MS);
       } finally {
         setErrorRouter(null);
       }
@@ -341,11 +342,11 @@ Deno.test("WorkerExecutor queues excess tasks in order", async (t) => {
       const started = () =>
         Array.from({ length: n }, (_, i) => i).filter((i) => cells[i] === 1);
       async function waitStarted(count: number): Promise<void> {
-        for (let k = 0; k < 400 && started().length < count; k++) {
-          await sleep(
-            5,
-          );
-        }
+        await until(
+          () => started().length >= count,
+          `${count} tasks started`,
+          NO_HANG_MS,
+        );
         await sleep(5); // room for a wrong extra start to show up
       }
       const release = (i: number) => {
@@ -643,8 +644,11 @@ Deno.test("WorkerExecutor retires idle workers after idleTimeout", async () => {
     [1, 1],
   );
   assert.equal(pool.workers, 2);
-  for (let i = 0; i < 100 && pool.workers > 0; i++) await sleep(5);
-  assert.equal(pool.workers, 0);
+  await until(
+    () => pool.workers === 0,
+    "the idle workers' retirement",
+    NO_HANG_MS,
+  );
   // A fresh worker starts on demand (its run count starts over).
   assert.equal(await pool.submit(runCount), 1);
   assert.equal(pool.workers, 1);
@@ -664,8 +668,11 @@ Deno.test("WorkerExecutor retires the idle workers left after one exits", async 
   Atomics.notify(gate, 0);
   await assert.rejects(withTimeout(NO_HANG_MS, exiting), /called exit\(\)/);
   assert.equal(pool.workers, 1);
-  for (let i = 0; i < 100 && pool.workers > 0; i++) await sleep(5);
-  assert.equal(pool.workers, 0);
+  await until(
+    () => pool.workers === 0,
+    "the idle workers' retirement",
+    NO_HANG_MS,
+  );
 });
 
 Deno.test("WorkerExecutor with idleTimeout Infinity keeps its workers", async () => {

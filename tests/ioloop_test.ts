@@ -222,12 +222,14 @@ Deno.test("IOLoop sends callback, timeout and rejected-promise errors to onError
   });
   loop.addCallback(async function rejectLater() {
     await nextTurn();
+    // Armed here, not up front: a turn that took over 1 ms (a loaded
+    // machine) would let Deno run the due timer before this immediate.
+    loop.callLater(1, function lateBoom() {
+      throw new Error("timeout");
+    });
+    loop.callLater(3, () => done.resolve());
     throw new Error("async");
   });
-  loop.callLater(1, function lateBoom() {
-    throw new Error("timeout");
-  });
-  loop.callLater(3, () => done.resolve());
   await done.promise;
   await nextTurn();
   assert.deepEqual(
