@@ -506,9 +506,11 @@ Deno.test("TCPServer.stop() refuses new connections but lets open ones go on", a
 
 Deno.test("TCPServer.close() waits for running handlers", async () => {
   let finished = false;
+  const slowPart = Promise.withResolvers<void>();
   const server = new TCPServer({
     async handler(stream) {
       await stream.readUntil("\n");
+      slowPart.resolve();
       await new Promise((resolve) => setTimeout(resolve, 30));
       await stream.write("done\n");
       finished = true;
@@ -518,8 +520,7 @@ Deno.test("TCPServer.close() waits for running handlers", async () => {
   const { port } = server.listen(0, HOST);
   const client = await connect(port);
   await client.write("go\n");
-  // Let the handler start its slow part before shutting down.
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await slowPart.promise; // shut down once the handler is in its slow part
   await server.close();
   assert.equal(finished, true);
   assert.equal(text(await client.readUntilClose()), "done\n");
@@ -528,9 +529,12 @@ Deno.test("TCPServer.close() waits for running handlers", async () => {
 
 Deno.test("TCPServer.close({ timeout }) lets quick handlers finish, then closes stragglers", async () => {
   const outcomes: string[] = [];
+  let reading = 0;
+  const bothRead = Promise.withResolvers<void>();
   const server = new TCPServer({
     async handler(stream) {
       const line = text(await stream.readUntil("\n"));
+      if (++reading === 2) bothRead.resolve();
       if (line === "quick\n") {
         await new Promise((resolve) => setTimeout(resolve, 10));
         await stream.write("bye\n");
@@ -550,7 +554,7 @@ Deno.test("TCPServer.close({ timeout }) lets quick handlers finish, then closes 
   const slow = await connect(port);
   await quick.write("quick\n");
   await slow.write("slow\n");
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await bothRead.promise;
 
   const started = performance.now();
   await server.close({ timeout: 100 });
@@ -585,14 +589,16 @@ Deno.test("TCPServer.close() closes streams a finished handler left open", async
 });
 
 Deno.test("TCPServer.close({ signal }) stops waiting when the signal aborts", async () => {
+  const started = Promise.withResolvers<void>();
   const server = new TCPServer({
     async handler(stream) {
+      started.resolve();
       await stream.readUntil("\n").catch(() => {});
     },
   });
   const { port } = server.listen(0, HOST);
   const client = await connect(port);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await started.promise;
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 20);
   await server.close({ signal: controller.signal });
@@ -617,8 +623,10 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still waiting", async () => {
   let handlerSaw: unknown;
+  const started = Promise.withResolvers<void>();
   const server = new TCPServer({
     async handler(stream) {
+      started.resolve();
       try {
         await stream.readUntil("\n"); // the client never sends a line
       } catch (err) {
@@ -628,7 +636,7 @@ Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still w
   });
   const { port } = server.listen(0, HOST);
   const client = await connect(port);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await started.promise;
   const graceful = server.close(); // waits for the handler, however long
   await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(handlerSaw as unknown, undefined); // `as`: keep it unknown
@@ -759,8 +767,10 @@ Deno.test("TCPServer.close() with a timeout or signal does not wait for ever for
 
 Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still lets handlers finish", async () => {
   const outcomes: string[] = [];
+  const started = Promise.withResolvers<void>();
   const server = new TCPServer({
     async handler(stream) {
+      started.resolve();
       try {
         outcomes.push(text(await stream.readUntil("\n")));
         stream.close();
@@ -771,7 +781,7 @@ Deno.test("TCPServer.close({ timeout }) past setTimeout's 32-bit range still let
   });
   const { port } = server.listen(0, HOST);
   const client = await connect(port);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await started.promise;
   const closing = server.close({ timeout: 2 ** 31 }); // about 25 days
   await new Promise((resolve) => setTimeout(resolve, 20));
   await client.write("late line\n");
@@ -1156,8 +1166,10 @@ Deno.test("TCPServer.listen() and close() read each option once and use the valu
   const dir = await Deno.makeTempDir();
   const path = `${dir}/squall.sock`;
   try {
+    const started = Promise.withResolvers<void>();
     const server = new TCPServer({
       async handler(stream) {
+        started.resolve();
         await stream.readUntil("\n").catch(() => {}); // never sent
       },
     });
@@ -1171,7 +1183,7 @@ Deno.test("TCPServer.listen() and close() read each option once and use the valu
     server.listen(listening.options);
     assert.deepEqual(listening.overRead(), []);
     const client = await IOStream.connect({ transport: "unix", path });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await started.promise;
     // The handler never returns: only the timeout read ends the grace.
     const closing = fickleOptions<TCPServerCloseOptions>({
       timeout: 20,
