@@ -261,12 +261,6 @@ export class IOLoop {
   // one batch on the next setImmediate.
   #queue: (AnyFunction | BoundCall)[] = [];
   #immediate: ReturnType<typeof setImmediate> | null = null;
-  // True while a batch or a timer round runs, in the neutral context: the
-  // host timer or immediate armed then inherits that context and needs no
-  // switch (about 1 µs) when it fires. A callback that arms them from a
-  // context of its own (inside `als.run()`) passes that context on to the
-  // next batch or round: the price of not paying for a switch every turn.
-  #inBatch = false;
 
   // Timeouts: one host timer armed for the earliest deadline.
   readonly #timers = new TimerHeap();
@@ -1165,12 +1159,7 @@ export class IOLoop {
         ? cb as AnyFunction
         : new BoundCall(cb as AnyFunction, args),
     );
-    // Armed from inside a batch (which runs in the neutral context), the
-    // next batch inherits that context and needs no switch of its own: a
-    // chain of callbacks pays for it once, not once per turn.
-    this.#immediate ??= setImmediate(
-      this.#inBatch ? this.#runCallbacks : this.#runCallbacksOutside,
-    );
+    this.#immediate ??= setImmediate(this.#runCallbacksOutside);
   }
 
   /**
@@ -1392,18 +1381,11 @@ export class IOLoop {
     this.#immediate = null;
     const batch = this.#queue;
     this.#queue = [];
-    const nested = this.#inBatch; // run from #onTimer, inside a batch
-    this.#inBatch = true;
-    try {
-      for (let i = 0; i < batch.length; i++) {
-        if (this.#closed) return;
-        const item = batch[i]!;
-        if (typeof item === "function") {
-          this.#invoke(item, undefined, "callback");
-        } else this.#invoke(item.fn, item.args, "callback");
-      }
-    } finally {
-      this.#inBatch = nested;
+    for (let i = 0; i < batch.length; i++) {
+      if (this.#closed) return;
+      const item = batch[i]!;
+      if (typeof item === "function") this.#invoke(item, undefined, "callback");
+      else this.#invoke(item.fn, item.args, "callback");
     }
   };
 
@@ -1470,10 +1452,7 @@ export class IOLoop {
       Math.max(0, Math.ceil(deadline - this.#time())),
     );
     this.#armedAt = deadline;
-    this.#timer = setTimeout(
-      this.#inBatch ? this.#onTimer : this.#onTimerOutside,
-      delay,
-    );
+    this.#timer = setTimeout(this.#onTimerOutside, delay);
   }
 
   #disarm(): void {
@@ -1487,30 +1466,22 @@ export class IOLoop {
   #onTimerOutside = (): void => outside(this.#onTimer);
 
   #onTimer = (): void => {
-    const nested = this.#inBatch;
-    this.#inBatch = true;
-    try {
-      this.#fireTimers();
-    } finally {
-      this.#inBatch = nested;
-    }
-  };
-
-  #fireTimers(): void {
     this.#timer = null;
     this.#armedAt = Infinity;
+    const timers = this.#timers;
+    // Deno fires ~1 ms late at best: run everything due by now in one go,
+    // but leave timeouts added by these callbacks (and by the batch below)
+    // to the next round.
+    const now = this.#time();
+    const seqLimit = timers.nextSeq;
     // As in Tornado (asyncio's ready queue runs before newly due timers):
-    // callbacks already queued run before any timeout that became due.
+    // callbacks already queued run before any timeout that became due;
+    // callbacks they add run after this round.
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);
       this.#runCallbacks();
       if (this.#closed) return;
     }
-    const timers = this.#timers;
-    // Deno fires ~1 ms late at best: run everything due by now in one go,
-    // but leave timeouts added by these callbacks to the next round.
-    const now = this.#time();
-    const seqLimit = timers.nextSeq;
     for (;;) {
       const entry = timers.popDue(now, seqLimit);
       if (entry === undefined) break;
@@ -1524,7 +1495,7 @@ export class IOLoop {
     ) {
       this.#arm(next.deadline);
     }
-  }
+  };
 
   #keepAlive(): void {
     // A pending promise does not keep Deno alive; a ref'd timer does.

@@ -929,6 +929,63 @@ Deno.test("IOLoop callbacks do not inherit the async context of whoever armed th
   loop.close();
 });
 
+Deno.test("IOLoop: a context entered inside a callback or timeout stays with what it schedules", async () => {
+  const store = new AsyncLocalStorage<string>();
+  const loop = new IOLoop({ makeCurrent: false });
+  const seen: string[] = [];
+  const done = Promise.withResolvers<void>();
+  const note = (what: string) => seen.push(`${what}: ${store.getStore()}`);
+  // A callback and a timeout each schedule work from inside a context of
+  // their own (as a bound callback does); the loop's next batch and timer
+  // round are armed meanwhile, and must not carry that context to others.
+  loop.addCallback(() => {
+    store.run("req-A", () => {
+      loop.addCallback(() => note("A's callback"));
+      loop.callLater(1, () => note("A's timeout"));
+    });
+    loop.addCallback(() => note("plain callback"));
+    loop.callLater(2, () => {
+      note("plain timeout");
+      store.run("req-B", () => loop.callLater(1, () => note("B's timeout")));
+      loop.addCallback(() => note("plain callback 2"));
+      loop.callLater(5, () => {
+        note("plain timeout 2");
+        done.resolve();
+      });
+    });
+  });
+  await done.promise;
+  assert.deepEqual(seen.sort(), [
+    "A's callback: undefined",
+    "A's timeout: undefined",
+    "B's timeout: undefined",
+    "plain callback 2: undefined",
+    "plain callback: undefined",
+    "plain timeout 2: undefined",
+    "plain timeout: undefined",
+  ]);
+  loop.close();
+});
+
+Deno.test("IOLoop: a timeout round runs the callbacks queued before it, and leaves what they add for later", async () => {
+  using t = fakeClockLoop();
+  const { loop, clock } = t;
+  const order: string[] = [];
+  loop.callLater(1, () => order.push("T0"));
+  loop.addCallback(() => {
+    order.push("C1");
+    loop.callLater(0, () => order.push("T by C1"));
+    loop.addCallback(() => order.push("C2 by C1"));
+  });
+  // The timer falls due before the callback batch runs (a busy turn).
+  clock.tick(1);
+  assert.deepEqual(order, ["C1", "T0"]);
+  await new Promise((resolve) => setImmediate(resolve)); // the next batch
+  assert.deepEqual(order, ["C1", "T0", "C2 by C1"]);
+  clock.tick(1); // fake timers make a 0 ms delay armed during a tick 1 ms
+  assert.deepEqual(order, ["C1", "T0", "C2 by C1", "T by C1"]);
+});
+
 Deno.test("IOLoop runs what it schedules in a neutral context; AsyncLocalStorage.bind() carries the scheduler's", async () => {
   const store = new AsyncLocalStorage<string>();
   const loop = new IOLoop();
