@@ -17,12 +17,21 @@ export interface ItemStore<T> {
   /** Removes and returns the next item; only called when `size > 0`. */
   take(): T;
   /**
-   * Puts back an item granted to a getter that gave up before delivery.
-   * Every item in the store arrived after it, so it goes where it would be
-   * had it never left: taken before them (FIFO), under them (LIFO), ahead
-   * of its ties (priority). Never throws.
+   * Like `take()`, for a getter served while no grant is out: the item may
+   * come back through `putBack`.
    */
-  putBack(item: T): void;
+  lend(): T;
+  /** No grant is out any more: nothing lent comes back. */
+  settle(): void;
+  /**
+   * Puts back an item granted to a getter that gave up before delivery:
+   * always the last grant still out, after `earlier` others. It goes where
+   * it would be had it never left. Every item in the store arrived after
+   * it, or was taken from under it and came back first, so it is taken
+   * before them (FIFO) or ahead of its ties (priority); in a stack it goes
+   * under them. Never throws.
+   */
+  putBack(item: T, earlier: number): void;
 }
 
 /** Filled in by Queue's static block: replaces a queue's store. */
@@ -66,6 +75,12 @@ export class FifoStore<T> implements ItemStore<T> {
     return item;
   }
 
+  lend(): T {
+    return this.take();
+  }
+
+  settle(): void {}
+
   putBack(item: T): void {
     if (this.#size === this.#buf.length) this.#resize(this.#buf.length * 2);
     this.#head = (this.#head - 1) & this.#mask;
@@ -88,6 +103,12 @@ export class FifoStore<T> implements ItemStore<T> {
 /** A stack: the last item pushed is taken first. */
 export class LifoStore<T> implements ItemStore<T> {
   #items: T[] = [];
+  /**
+   * For each item lent and still out, in lending order, how many items
+   * lay under it. Those stay put until it is back: only a grant that
+   * cannot come back (none is out then) takes them.
+   */
+  #lent: number[] = [];
 
   get size(): number {
     return this.#items.length;
@@ -101,10 +122,24 @@ export class LifoStore<T> implements ItemStore<T> {
     return this.#items.pop() as T;
   }
 
-  putBack(item: T): void {
-    // At the bottom: rare and small (only items put in the same turn lie
-    // above it), so the O(n) shift is fine.
-    this.#items.unshift(item);
+  lend(): T {
+    const item = this.#items.pop() as T;
+    this.#lent.push(this.#items.length);
+    return item;
+  }
+
+  settle(): void {
+    if (this.#lent.length !== 0) this.#lent.length = 0;
+  }
+
+  putBack(item: T, earlier: number): void {
+    // Lent items are the first grants out. Any other one was handed over
+    // with the store empty, which it only is once everything lent lay on
+    // its bottom: it goes there too, under the items put since. The splice
+    // moves only items put while it was out: few, and rare.
+    const lent = this.#lent;
+    const under = earlier < lent.length ? lent.pop()! : 0;
+    this.#items.splice(under, 0, item);
   }
 }
 
@@ -187,6 +222,12 @@ export class HeapStore<T> implements ItemStore<T> {
     this.#insert(item, this.#counter, false);
     this.#counter++;
   }
+
+  lend(): T {
+    return this.take();
+  }
+
+  settle(): void {}
 
   putBack(item: T): void {
     // Each put-back item was granted before those put back earlier in the

@@ -420,10 +420,14 @@ export class Queue<T> implements AsyncIterable<T> {
    * the next getter gets it, or it goes back to the head of the queue.
    */
   #putBack(item: T): void {
-    if (this.#getters.head !== null && this.#store.size === 0) {
-      this.#getters.grantFirst(item);
+    const store = this.#store;
+    const empty = store.size === 0;
+    // Through the store even when it goes straight on: the store tracks
+    // what it lent.
+    store.putBack(item, this.#getters.undelivered);
+    if (empty && this.#getters.head !== null) {
+      this.#getters.grantFirst(store.take());
     } else {
-      this.#store.putBack(item);
       this.#serve();
     }
   }
@@ -435,10 +439,11 @@ export class Queue<T> implements AsyncIterable<T> {
   #serve(): void {
     const getters = this.#getters;
     if (getters.undelivered > 0) return;
+    this.#store.settle();
     while (getters.head !== null && this.#store.size > 0) {
       let item: T;
       try {
-        item = this.#take();
+        item = this.#take(true);
       } catch (err) {
         // A PriorityQueue comparator threw: this getter fails, as its own
         // take would have.
@@ -480,8 +485,11 @@ export class Queue<T> implements AsyncIterable<T> {
     }
   }
 
-  /** Takes the next item; a blocked putter's item moves in first. */
-  #take(): T {
+  /**
+   * Takes the next item; a blocked putter's item moves in first. `lend`
+   * when it goes to a getter that may still give it back.
+   */
+  #take(lend = false): T {
     const putter = this.#putters.head;
     // Only if the take makes room for it: a queue left over maxsize by a
     // hand-back keeps its putters waiting until it is below the bound.
@@ -492,7 +500,7 @@ export class Queue<T> implements AsyncIterable<T> {
       this.#unfinished++;
       this.#putters.grantFirst(undefined);
     }
-    return this.#store.take();
+    return lend ? this.#store.lend() : this.#store.take();
   }
 
   /**

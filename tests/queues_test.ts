@@ -474,6 +474,81 @@ Deno.test("Queue: a get() behind a grant that comes back is served in queue orde
   }
 });
 
+Deno.test("LifoQueue: a grant that comes back returns to its place in the stack, whether put() handed it over or a waiting get() was served it", async (t) => {
+  // Each case ends with the item granted last given back: what is left
+  // must come out newest first, as if its getter had never waited.
+  await t.step("handed over by put(), with items put after it", async () => {
+    const q = new LifoQueue<number>();
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const a1 = q.get({ signal: c1.signal });
+    const a2 = q.get({ signal: c2.signal });
+    q.putNowait(1); // to a1
+    q.putNowait(2); // to a2
+    q.putNowait(3);
+    c1.abort();
+    c2.abort();
+    await assert.rejects(a1, { name: "AbortError" });
+    await assert.rejects(a2, { name: "AbortError" });
+    assert.deepEqual([1, 2, 3].map(() => q.getNowait()), [3, 2, 1]);
+  });
+  await t.step("served from the top of the stack", async () => {
+    const q = new LifoQueue<number>();
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const a = q.get({ signal: c1.signal });
+    q.putNowait(1); // to a
+    q.putNowait(2);
+    q.putNowait(3);
+    const b = q.get({ signal: c2.signal }); // waits behind a's grant
+    const got = a.then((v) => {
+      c2.abort(); // b was served 3 when a was delivered
+      return v;
+    });
+    assert.equal(await got, 1);
+    await assert.rejects(b, { name: "AbortError" });
+    assert.deepEqual([2, 3].map(() => q.getNowait()), [3, 2]);
+  });
+  await t.step("served from the stack, with items put after it", async () => {
+    const q = new LifoQueue<number>();
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const a = q.get({ signal: c1.signal });
+    q.putNowait(0); // to a
+    q.putNowait(1);
+    q.putNowait(2);
+    const b = q.get({ signal: c2.signal });
+    const got = a.then((v) => {
+      q.putNowait(5); // above 2, which b was served
+      c2.abort();
+      return v;
+    });
+    assert.equal(await got, 0);
+    await assert.rejects(b, { name: "AbortError" });
+    assert.deepEqual([1, 2, 5].map(() => q.getNowait()), [5, 2, 1]);
+  });
+  await t.step("served, then one handed over by put()", async () => {
+    const q = new LifoQueue<number>();
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const a = q.get({ signal: c1.signal });
+    q.putNowait(0); // to a
+    q.putNowait(3);
+    const b = q.get({ signal: c1.signal });
+    const c = q.get({ signal: c2.signal });
+    const got = a.then((v) => {
+      q.putNowait(4); // b was served 3; 4 goes to c
+      c2.abort();
+      c1.abort();
+      return v;
+    });
+    assert.equal(await got, 0);
+    await assert.rejects(b, { name: "AbortError" });
+    await assert.rejects(c, { name: "AbortError" });
+    assert.deepEqual([3, 4].map(() => q.getNowait()), [4, 3]);
+  });
+});
+
 Deno.test("Queue: puts never pass a blocked putter while getters wait behind a grant", async () => {
   const q = new Queue<string>(1);
   const ctl = new AbortController();
