@@ -204,6 +204,13 @@ Deno.test("TCPServer.addListener accepts on a listener the caller made and close
   await server.close();
 });
 
+/** A TLS server whose handler only counts its calls (none expected). */
+function countingTlsServer(cert: string, key: string) {
+  let calls = 0;
+  const server = new TCPServer({ cert, key, handler: () => void calls++ });
+  return { server, calls: () => calls };
+}
+
 Deno.test("TCPServer with cert and key never serves a connection in plain text", async (t) => {
   const [cert, key] = await Promise.all(
     ["server.crt", "server.key"].map(readPem),
@@ -230,12 +237,7 @@ Deno.test("TCPServer with cert and key never serves a connection in plain text",
     "a plain connection from a listener that passed is closed",
     async () => {
       using capture = captureReports();
-      let calls = 0;
-      const server = new TCPServer({
-        cert: cert!,
-        key: key!,
-        handler: () => void calls++,
-      });
+      const { server, calls } = countingTlsServer(cert!, key!);
       // Passes for a TLS listener, yet accepts plain connections.
       const inner = Deno.listen({ hostname: HOST, port: 0 });
       class TlsListener {
@@ -250,7 +252,7 @@ Deno.test("TCPServer with cert and key never serves a connection in plain text",
       assert.equal(rest.length, 0);
       client.close();
       await server.close();
-      assert.equal(calls, 0);
+      assert.equal(calls(), 0);
       assert.equal(capture.reports.length, 1);
       const [err, where] = capture.reports[0]!;
       assert.match(
@@ -834,12 +836,7 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
     await t.step(`close(${JSON.stringify(options)})`, async () => {
       // Not a handler close() gave up on: nothing to report.
       using capture = captureReports();
-      let calls = 0;
-      const server = new TCPServer({
-        cert: cert!,
-        key: key!,
-        handler: () => void calls++,
-      });
+      const { server, calls } = countingTlsServer(cert!, key!);
       const { port } = server.listen(0, HOST);
       const silent = await Deno.connect({ hostname: HOST, port }); // mute
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -857,7 +854,7 @@ Deno.test("TCPServer.close() ends a TLS client stuck before its handshake", asyn
       const buf = new Uint8Array(64);
       while (await silent.read(buf) !== null) { /* the alert */ }
       silent.close();
-      assert.equal(calls, 0);
+      assert.equal(calls(), 0);
       assert.deepEqual(capture.reports, []);
     });
   }
