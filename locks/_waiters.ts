@@ -33,8 +33,12 @@
  */
 
 import { TimeoutError } from "../concurrent/errors.ts";
+import { rejected } from "../concurrent/_quiet.ts";
 import { AbortFollower, type AbortTarget } from "./_abort.ts";
 import type { WaitOptions } from "./types.ts";
+
+// The handled rejection every wait method returns for misuse.
+export { rejected };
 
 /** setTimeout silently fires at once above this delay, so longer waits re-arm. */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -49,16 +53,6 @@ const SHARED = 2;
 const DONE = 3;
 
 function noop(): void {}
-
-/**
- * Returns a rejected promise that is already marked handled: it still
- * rejects for whoever awaits it, but ignoring it cannot crash the process.
- */
-export function rejected<T = never>(reason: unknown): Promise<T> {
-  const p = Promise.reject<T>(reason);
-  p.catch(noop);
-  return p;
-}
 
 /**
  * Wait options as {@linkcode checkOptions} read them: a plain record of our
