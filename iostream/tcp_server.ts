@@ -233,6 +233,11 @@ export class TCPServer {
   #graceEnd = Promise.withResolvers<string>();
   #graceOver = false;
   #graceCleanups: Array<() => void> = [];
+  // The same for the wait of calls from outside for handlers that called
+  // close() themselves, which only outside calls' limits can end.
+  #outsideEnd = Promise.withResolvers<string>();
+  #outsideOver = false;
+  #outsideCleanups: Array<() => void> = [];
 
   /**
    * Makes a server; it accepts nothing until {@linkcode TCPServer.listen}
@@ -600,8 +605,11 @@ export class TCPServer {
    * waits for every handler but that one, which is waiting for it. Its
    * stream is closed like the others when the grace period ends: reply
    * before calling `close()`. Calls from outside also wait for such a
-   * handler to return, with or without a timeout: what it does once its
-   * `close()` has resolved is part of the shutdown.
+   * handler to return: what it does once its `close()` has resolved is
+   * part of the shutdown. The `timeout` or `signal` of a call from outside
+   * bounds that wait too (the handler gets one turn of the event loop once
+   * the limit is reached, then is left and reported as above); the
+   * handler's own limit bounds only its wait for the others.
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
@@ -646,9 +654,59 @@ export class TCPServer {
       this.#closerJoined = Promise.withResolvers();
     }
     this.#closing ??= this.#shutdown();
-    this.#limitGrace(limits);
+    if (!this.#graceOver) {
+      armLimits(limits, this.#graceEnd.resolve, this.#graceCleanups);
+    }
     if (fromHandler) return this.#closing;
-    return this.#settled ??= this.#closing.then(() => this.#allTasks());
+    if (!this.#outsideOver) {
+      armLimits(limits, this.#outsideEnd.resolve, this.#outsideCleanups);
+    }
+    return this.#settled ??= this.#closing.then(() => this.#settle());
+  }
+
+  // After the shutdown: waits for the handlers that called close() (and
+  // for ones still running). A limit of a call from outside ends that wait
+  // too: those handlers then get one turn of the event loop, as the others
+  // did, and the ones still running are left and reported. A handler's own
+  // limit bounds only its wait for the others.
+  async #settle(): Promise<void> {
+    try {
+      const cut = await Promise.race([
+        this.#allTasks().then(() => undefined),
+        this.#outsideEnd.promise,
+      ]);
+      if (cut !== undefined) this.#reportLeft(await this.#oneTurn(), cut);
+    } finally {
+      this.#outsideOver = true;
+      for (const cleanup of this.#outsideCleanups) cleanup();
+      this.#outsideCleanups.length = 0;
+    }
+  }
+
+  // Gives the handlers not left behind yet one turn of the event loop to
+  // return; resolves with those that did not.
+  async #oneTurn(): Promise<Array<Promise<void>>> {
+    const turn = nextTurn();
+    try {
+      await Promise.race([this.#allTasks(), turn.done]);
+    } finally {
+      turn.cancel();
+    }
+    return [...this.#tasks].filter((t) => !this.#abandoned.has(t));
+  }
+
+  // Leaves `left` running and reports them once.
+  #reportLeft(left: Array<Promise<void>>, cut: string): void {
+    if (left.length === 0) return;
+    for (const task of left) this.#abandoned.add(task);
+    reportCallbackError(
+      new Error(
+        `${left.length} TCPServer handler${
+          left.length === 1 ? "" : "s"
+        } still running after close() ${cut}`,
+      ),
+      "TCPServer close",
+    );
   }
 
   async #shutdown(): Promise<void> {
@@ -694,16 +752,9 @@ export class TCPServer {
     } finally {
       turn.cancel();
     }
-    const left = [...this.#tasks].filter((t) => !this.#closers.has(t));
-    if (left.length === 0) return;
-    for (const task of left) this.#abandoned.add(task);
-    reportCallbackError(
-      new Error(
-        `${left.length} TCPServer handler${
-          left.length === 1 ? "" : "s"
-        } still running after close() ${cut}`,
-      ),
-      "TCPServer close",
+    this.#reportLeft(
+      [...this.#tasks].filter((t) => !this.#closers.has(t)),
+      cut,
     );
   }
 
@@ -725,32 +776,6 @@ export class TCPServer {
       const running = [...this.#tasks].filter((t) => !this.#abandoned.has(t));
       if (running.length === 0) return;
       await Promise.allSettled(running);
-    }
-  }
-
-  // Bounds the grace period by this call's timeout and signal (as read by
-  // readCloseOptions); the first limit reached, of any close() call, ends it.
-  #limitGrace({ timeout, signal }: TCPServerCloseOptions): void {
-    if (this.#graceOver) return;
-    const timedOut = () => this.#graceEnd.resolve("timed out");
-    const aborted = () => this.#graceEnd.resolve("was aborted");
-    if (signal?.aborted) {
-      aborted();
-      return;
-    }
-    if (timeout === 0) {
-      timedOut();
-      return;
-    }
-    // setTimeout fires at once for delays past 2^31 - 1 ms.
-    if (timeout !== undefined) {
-      this.#graceCleanups.push(setLongTimeout(timedOut, timeout));
-    }
-    if (signal !== undefined) {
-      signal.addEventListener("abort", aborted, { once: true });
-      this.#graceCleanups.push(() =>
-        signal.removeEventListener("abort", aborted)
-      );
     }
   }
 
@@ -914,6 +939,29 @@ export class TCPServer {
       if (stream.closed()) this.#streams.delete(stream);
     }
     this.#pruneAt = Math.max(64, this.#streams.size * 2);
+  }
+}
+
+// Arms close()'s `timeout` and `signal` (as read by readCloseOptions) to
+// call `end` with how the wait was cut short; the first limit reached, of
+// any close() call, ends it. What is armed goes in `cleanups`.
+function armLimits(
+  { timeout, signal }: TCPServerCloseOptions,
+  end: (how: string) => void,
+  cleanups: Array<() => void>,
+): void {
+  if (signal?.aborted || timeout === 0) {
+    end(signal?.aborted ? "was aborted" : "timed out");
+    return;
+  }
+  // setTimeout fires at once for delays past 2^31 - 1 ms.
+  if (timeout !== undefined) {
+    cleanups.push(setLongTimeout(() => end("timed out"), timeout));
+  }
+  if (signal !== undefined) {
+    const aborted = () => end("was aborted");
+    signal.addEventListener("abort", aborted, { once: true });
+    cleanups.push(() => signal.removeEventListener("abort", aborted));
   }
 }
 

@@ -1146,6 +1146,78 @@ Deno.test("TCPServer.close() called from inside a handler", async (t) => {
     }
   });
 
+  await t.step(
+    "a limit of a call from outside bounds the wait for it",
+    async (t) => {
+      // The handler calls close() itself, then waits on something other
+      // than its stream until the test lets it go.
+      async function hangingCloser(): Promise<{
+        server: TCPServer;
+        client: IOStream;
+        release(): Promise<void>;
+      }> {
+        const released = Promise.withResolvers<void>();
+        const returned = Promise.withResolvers<void>();
+        const closed = Promise.withResolvers<void>();
+        const server: TCPServer = new TCPServer({
+          async handler() {
+            await server.close();
+            closed.resolve();
+            await released.promise;
+            returned.resolve();
+          },
+        });
+        const client = await connect(server.listen(0, HOST).port);
+        await closed.promise;
+        return {
+          server,
+          client,
+          release: async () => {
+            released.resolve();
+            await returned.promise;
+            client.close();
+          },
+        };
+      }
+      const message = (cut: string) =>
+        `1 TCPServer handler still running after close() ${cut}`;
+
+      await t.step("timeout", async () => {
+        using capture = captureReports();
+        const { server, release } = await hangingCloser();
+        await within(server.close({ timeout: 20 }), 2000, "close()");
+        assert.deepEqual(
+          capture.reports.map((
+            [err, where],
+          ) => [(err as Error).message, where]),
+          [[message("timed out"), "TCPServer close"]],
+        );
+        await release();
+        await server.close();
+        assert.equal(capture.reports.length, 1);
+      });
+
+      await t.step("signal, after a close() without limits", async () => {
+        using capture = captureReports();
+        const { server, release } = await hangingCloser();
+        let settled = false;
+        const graceful = server.close().then(() => settled = true);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        assert.equal(settled, false, "close() without limits waits");
+        const controller = new AbortController();
+        const forced = server.close({ signal: controller.signal });
+        controller.abort();
+        await within(forced, 2000, "close({ signal })");
+        await within(graceful, 2000, "the earlier close()");
+        assert.deepEqual(
+          capture.reports.map(([err]) => (err as Error).message),
+          [message("was aborted")],
+        );
+        await release();
+      });
+    },
+  );
+
   await t.step("two handlers calling it both get through", async () => {
     const { log, server, clients } = await run(["stop", "stop"]);
     await server.close();
