@@ -270,6 +270,8 @@ interface WriteWaiter {
   target: number;
   resolve: () => void;
   reject: (err: unknown) => void;
+  // Made quiet only when it rejects (see BaseIOStream's #rPromise).
+  promise: Promise<void>;
 }
 
 /**
@@ -361,6 +363,10 @@ export abstract class BaseIOStream
   #lastDelimByte = -1; // #lastDelimBytes[0] if it is one byte long, else -1
   #rResolve: ((value: never) => void) | null = null;
   #rReject: ((err: unknown) => void) | null = null;
+  // The pending read's promise, made quiet only when it rejects: a read
+  // nobody awaits (say, a readUntilClose() that just drains) must not crash
+  // the process, and a quiet() on every read would cost a derived promise.
+  #rPromise: Promise<unknown> | null = null;
 
   #readInFlight = false;
   #iterating = 0;
@@ -373,8 +379,16 @@ export abstract class BaseIOStream
   // taken, and Deno hands them to the kernel at once).
   #handed = 0;
   #flushing = false;
-  #waiters: WriteWaiter[] = [];
+  // The write straight from the caller's bytes in progress, and how much
+  // of it is written.
+  #wNow: Uint8Array = EMPTY;
+  #wNowOff = 0;
+  // Waiting writes in [#waitersHead, #waitersTail). Slots are reused and
+  // never dropped from the array: emptying it (length = 0) would free its
+  // storage, and the next write would allocate it again.
+  #waiters: Array<WriteWaiter | null> = [];
   #waitersHead = 0;
+  #waitersTail = 0;
 
   /**
    * Sets the buffer limits.
@@ -850,6 +864,7 @@ export abstract class BaseIOStream
     this.#rInto = EMPTY;
     this.#rResolve = null;
     this.#rReject = null;
+    this.#rPromise = null;
   }
 
   // Serves the read just described from the buffer if it can, else parks it.
@@ -888,16 +903,15 @@ export abstract class BaseIOStream
         return rejected(err);
       }
     }
-    // Quiet like every other rejection here: a read nobody awaits (say, a
-    // readUntilClose() that just drains) must not crash the process when
-    // the stream closes under it.
-    return quiet(
-      new Promise<T>((resolve, reject) => {
-        this.#rResolve = resolve as (value: never) => void;
-        this.#rReject = reject;
-        this.#ensureLoop();
-      }),
-    );
+    // Made quiet, like every other rejection here, when it rejects (see
+    // #rPromise).
+    const read = new Promise<T>((resolve, reject) => {
+      this.#rResolve = resolve as (value: never) => void;
+      this.#rReject = reject;
+    });
+    this.#rPromise = read;
+    this.#ensureLoop();
+    return read;
   }
 
   // Lets the read just started give up on the timeout or signal its options
@@ -920,6 +934,7 @@ export abstract class BaseIOStream
         this.#rbuf.unshift(this.#rInto.subarray(0, this.#rFilled));
       }
       this.#clearRead();
+      quiet(read);
       reject(reason);
     };
     armGiveUp(limits, READ_NAMES[kind]!, giveUp, read);
@@ -1034,10 +1049,13 @@ export abstract class BaseIOStream
     let value: unknown;
     if (this.#rKind === INTO) {
       const filled = this.#rFilled;
-      this.#rbuf.copyTo(
-        filled === 0 ? this.#rInto : this.#rInto.subarray(filled),
-        pos,
-      );
+      // pos is 0 after a read straight into the caller's buffer: no view.
+      if (pos > 0) {
+        this.#rbuf.copyTo(
+          filled === 0 ? this.#rInto : this.#rInto.subarray(filled),
+          pos,
+        );
+      }
       value = filled + pos;
     } else if (this.#rKind === CHUNK) {
       value = { done: false, value: this.#rbuf.take(pos) };
@@ -1053,6 +1071,7 @@ export abstract class BaseIOStream
     const resolve = this.#rResolve;
     if (resolve === null) return;
     const reject = this.#rReject!;
+    const read = this.#rPromise!;
     let pos: number;
     try {
       if (this.#rCb !== null) {
@@ -1066,6 +1085,7 @@ export abstract class BaseIOStream
       pos = this.#findReadPos();
     } catch (err) {
       this.#clearRead();
+      quiet(read);
       reject(err);
       this.close(err);
       return;
@@ -1233,7 +1253,9 @@ export abstract class BaseIOStream
           `${this.#rbuf.size} bytes buffered`,
       );
       const reject = this.#rReject;
+      const read = this.#rPromise;
       this.#clearRead();
+      if (read !== null) quiet(read);
       reject?.(err);
       this.close(err);
       return;
@@ -1256,8 +1278,9 @@ export abstract class BaseIOStream
    *
    * @param data The bytes; a string is encoded as UTF-8.
    * @returns A promise that resolves when the bytes are flushed, and rejects
-   * with `StreamClosedError` when the stream closes first, or with
-   * `StreamBufferFullError` when `maxWriteBufferSize` would be exceeded.
+   * with `StreamClosedError` when the stream closes before they all reached
+   * the operating system, or with `StreamBufferFullError` when
+   * `maxWriteBufferSize` would be exceeded.
    *
    * @example Write a request and read the reply
    * ```ts
@@ -1300,45 +1323,75 @@ export abstract class BaseIOStream
     }
     this.#queued += n;
     if (!this.#flushing && n === 0) return Promise.resolve();
-    const done = quiet(
-      new Promise<void>((resolve, reject) => {
-        this.#waiters.push({ target: this.#queued, resolve, reject });
-      }),
-    );
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiters[this.#waitersTail++] = {
+      target: this.#queued,
+      resolve,
+      reject,
+      promise,
+    };
     if (this.#flushing) this.#wbuf.append(bytes);
     else {
       this.#flushing = true;
       this.#writeNow(bytes);
     }
-    return done;
+    return promise;
   }
 
   // Fast path: nothing queued, so write straight from the caller's bytes.
-  // The write still waits in #waiters like any other, so that close()
-  // fails it at once and writes resolve in call order.
-  async #writeNow(bytes: Uint8Array): Promise<void> {
-    let off = 0;
+  // The write still waits in #waiters like any other, so that writes
+  // resolve in call order.
+  #writeNow(bytes: Uint8Array): void {
+    this.#wNow = bytes;
+    this.#wNowOff = 0;
+    this.#writeNowMore();
+  }
+
+  // One transport write of the rest of #wNow. Chained through then(), not
+  // an async function: this is the path of every write on an idle stream,
+  // and an async frame per write costs more than the two callbacks.
+  #writeNowMore(): void {
+    const bytes = this.#wNow;
+    const off = this.#wNowOff;
+    this.#handed = bytes.length - off;
+    let pending: Promise<number>;
     try {
-      while (off < bytes.length) {
-        this.#handed = bytes.length - off;
-        const n = await this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
-        this.#handed = 0;
-        if (this.#closed) break;
-        off += n;
-        this.#flushed += n;
-      }
+      pending = this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
     } catch (err) {
-      this.#handed = 0;
-      this.#flushing = false;
-      this.#writeFailed(err);
+      this.#onWriteNowError(err);
       return;
     }
+    pending.then(this.#onWroteNow, this.#onWriteNowError);
+  }
+
+  #onWroteNow = (n: number): void => {
+    this.#handed = 0;
+    this.#flushed += n;
+    if (this.#closed) {
+      this.#wNow = EMPTY;
+      this.#flushing = false;
+      this.#settleWritesAfterClose();
+      return;
+    }
+    if ((this.#wNowOff += n) < this.#wNow.length) {
+      this.#writeNowMore();
+      return;
+    }
+    this.#wNow = EMPTY;
     if (this.#wbuf.size === 0) {
       // The usual case, without #drain's async frame: resolve and stop.
       this.#flushing = false;
       this.#wakeWriters();
     } else this.#drain(); // resolves this write, then writes what queued up
-  }
+  };
+
+  #onWriteNowError = (err: unknown): void => {
+    this.#handed = 0;
+    this.#wNow = EMPTY;
+    this.#flushing = false;
+    if (this.#closed) this.#settleWritesAfterClose();
+    else this.close(err);
+  };
 
   async #drain(): Promise<void> {
     const wbuf = this.#wbuf;
@@ -1350,34 +1403,56 @@ export abstract class BaseIOStream
         this.#handed = chunk.length;
         const n = await this.writeToFd(chunk);
         this.#handed = 0;
+        this.#flushed += n;
         if (this.#closed) break;
         wbuf.skip(n);
-        this.#flushed += n;
       }
     } catch (err) {
       this.#handed = 0;
-      this.#writeFailed(err);
+      if (!this.#closed) this.close(err);
     } finally {
       this.#flushing = false;
     }
+    if (this.#closed) this.#settleWritesAfterClose();
   }
 
   #wakeWriters(): void {
     const waiters = this.#waiters;
+    const tail = this.#waitersTail;
     let head = this.#waitersHead;
-    while (head < waiters.length && waiters[head]!.target <= this.#flushed) {
-      waiters[head++]!.resolve();
+    while (head < tail) {
+      const waiter = waiters[head]!;
+      if (waiter.target > this.#flushed) break;
+      waiters[head++] = null;
+      waiter.resolve();
     }
-    if (head === waiters.length) {
-      waiters.length = 0;
-      head = 0;
-    }
+    if (head === tail) this.#waitersTail = head = 0;
     this.#waitersHead = head;
   }
 
-  // A write to the transport failed: close, which fails the waiting writes.
-  #writeFailed(err: unknown): void {
-    if (!this.#closed) this.close(err);
+  // Fails the waiting writes whose bytes go past `limit` (all of them for
+  // -1) with StreamClosedError.
+  #failWritesPast(limit: number): void {
+    const waiters = this.#waiters;
+    const head = this.#waitersHead;
+    const tail = this.#waitersTail;
+    let keep = head;
+    while (keep < tail && waiters[keep]!.target <= limit) keep++;
+    for (let i = keep; i < tail; i++) {
+      const waiter = waiters[i]!;
+      waiters[i] = null;
+      quiet(waiter.promise);
+      waiter.reject(this.#closedError());
+    }
+    this.#waitersTail = keep;
+    if (keep === head) this.#waitersHead = this.#waitersTail = 0;
+  }
+
+  // The transport write that was in progress when the stream closed has
+  // settled: the writes it carried through resolve, the others fail.
+  #settleWritesAfterClose(): void {
+    this.#wakeWriters();
+    this.#failWritesPast(-1);
   }
 
   // ---------------------------------------------------------------- state
@@ -1388,7 +1463,11 @@ export abstract class BaseIOStream
    * `readUntilClose` resolves with the rest), queued writes reject, and the
    * close callback runs once, on a later turn of the event loop, so code
    * awaiting the failed read has seen the error first. Closing twice is a
-   * no-op.
+   * no-op. Writes whose bytes the transport already has (a socket write is
+   * done as soon as `write()` is called, when the kernel has room) settle
+   * as that transport write does: `write(reply); close()` resolves the
+   * write once the operating system took `reply`, maybe after the close
+   * callback has run.
    *
    * @param error Why, if the close is due to an error; kept in
    * {@linkcode error} and in `StreamClosedError.realError`.
@@ -1416,26 +1495,27 @@ export abstract class BaseIOStream
     } catch {
       // closeFd must not throw; a transport that does has nothing to add.
     }
-    // Writes that did not make it.
+    // Writes that did not make it fail now. The ones whose bytes are all in
+    // the transport write in progress may have made it: that write decides,
+    // when it settles (a write that reached the operating system before
+    // close() resolves, as a write done at once does in Tornado).
     this.#wbuf.skip(this.#wbuf.size);
-    const waiters = this.#waiters;
-    for (let i = this.#waitersHead; i < waiters.length; i++) {
-      waiters[i]!.reject(this.#closedError());
-    }
-    waiters.length = 0;
-    this.#waitersHead = 0;
+    if (this.#handed === 0) this.#settleWritesAfterClose();
+    else this.#failWritesPast(this.#flushed + this.#handed);
     // The pending read: buffered data may still satisfy it. It settles here
     // and now, so that whoever awaits it runs before the close callback, as
     // in Tornado.
     const resolve = this.#rResolve;
     if (resolve !== null) {
       const reject = this.#rReject!;
+      const read = this.#rPromise!;
       try {
         if (this.#rCb !== null && this.#rKind === BYTES) this.#stream();
         const pos = this.#rKind === CLOSE ? -1 : this.#findReadPos();
         resolve((pos >= 0 ? this.#consume(pos) : this.#closedValue()) as never);
       } catch (err) {
         this.#clearRead();
+        quiet(read);
         reject(err);
       }
     }

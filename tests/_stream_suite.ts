@@ -542,6 +542,14 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     }
   });
 
+  test("write() then close() at once: the write resolves and the peer gets it", async ({ a, b }) => {
+    // Nothing queued ahead: the transport has the bytes before close().
+    const written = a.write("last words");
+    a.close();
+    await written;
+    assert.equal(text(await b.readUntilClose()), "last words");
+  });
+
   test("write() encodes strings as UTF-8", async ({ a, b }) => {
     await a.write("héllo ✓");
     const bytes = enc.encode("héllo ✓");

@@ -9,12 +9,14 @@
 // API.md and the JSDoc, predicts which writes resolve, which reject and
 // with what, and which bytes the transport must have received.
 //
+// A write resolves exactly when the transport took all of its bytes, even
+// when the transport call carrying them settles after close() (then its
+// code may run after the close callback); every other write fails.
 // The one thing the model cannot know is how far the stream has caught up
 // with its transport: a write the transport already took is seen by the
 // stream one promise hop later. Where that window could change an answer
-// (writing(), which writes a close cuts off) the model accepts either
-// answer, learns which one the stream gave, and
-// goes on from there. stream.closed() is read before each step to learn
+// (writing()) the model accepts either answer, learns which one the stream
+// gave, and goes on from there. stream.closed() is read before each step to learn
 // whether a transport failure has been seen yet.
 //
 // Cases run 16 at a time. Replay one alone (its program and transport
@@ -386,6 +388,11 @@ interface CloseEvent {
   accepted: number;
   /** The least of those the stream must have seen. */
   seen: number;
+  /**
+   * Where the bytes of a transport call still in flight (as far as the
+   * stream knows) end: writes up to there may settle after the close.
+   */
+  inHand: number;
 }
 
 interface CallbackCall {
@@ -469,6 +476,7 @@ class Run {
           cause: this.stream.failure,
           accepted,
           seen: accepted, // every earlier call was seen before this one
+          inHand: accepted, // the stream saw the call fail
         });
       }
     } else if (closed) {
@@ -664,6 +672,7 @@ class Run {
         cause,
         accepted,
         seen,
+        inHand: Math.max(accepted, stream.handedEnd),
       });
     }
     if (stream.error !== this.cause) {
@@ -785,7 +794,7 @@ class Run {
       const where = `write at step ${rec.step} (${rec.spec.label})`;
       const s = rec.settled!;
       const got = s.ok ? "resolved" : `rejected with ${errorName(s.err)}`;
-      let want: "resolve" | "reject" | "either";
+      let want: "resolve" | "reject";
       let cause: Error | null = null;
       if (rec.decision === "full") {
         if (s.ok || !(s.err instanceof StreamBufferFullError)) {
@@ -801,11 +810,7 @@ class Run {
       } else if (event.how === "final close()") want = "resolve";
       else {
         cause = event.cause;
-        want = rec.end <= event.seen
-          ? "resolve"
-          : rec.end > event.accepted
-          ? "reject"
-          : "either";
+        want = rec.end <= this.stream.accepted ? "resolve" : "reject";
       }
       if (s.ok) {
         if (want === "reject") {
@@ -897,12 +902,14 @@ class Run {
           }, expected StreamClosedError with realError ${errorName(cause)}`,
         );
       }
-      // Code awaiting a write the close failed ran before the callback.
+      // Code awaiting a write the close failed ran before the callback,
+      // unless the transport call still in flight decided it.
+      const inHand = this.closeEvent!.inHand;
       for (const [i, rec] of this.writes.entries()) {
         const s = rec.settled;
         if (
           rec.decision === "queued" && s !== null && !s.ok &&
-          !(call.seen[i] ?? true)
+          rec.end > inHand && !(call.seen[i] ?? true)
         ) {
           this.problems.push(
             `${name} ran before the code awaiting the write at step ${rec.step} saw it fail`,
