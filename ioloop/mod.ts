@@ -30,3 +30,6 @@
 export * from "./constants.ts";
 export * from "./ioloop.ts";
 export * from "./periodic_callback.ts";
+// Types that IOLoop's signatures name, for users of this entry point alone.
+export type { DoneCallback, Future } from "../concurrent/future.ts";
+export type { Executor } from "../concurrent/executor.ts";

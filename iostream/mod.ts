@@ -35,3 +35,6 @@ export * from "./iostream.ts";
 export * from "./ssl_iostream.ts";
 export * from "./pipe_iostream.ts";
 export * from "./tcp_server.ts";
+// A type that startTls() and waitForHandshake() name, for users of this
+// entry point alone.
+export type { WaitOptions } from "../locks/types.ts";

@@ -39,3 +39,5 @@ export * from "./errors.ts";
 export * from "./queue.ts";
 export * from "./priority_queue.ts";
 export * from "./lifo_queue.ts";
+// A type that Queue's signatures name, for users of this entry point alone.
+export type { WaitOptions } from "../locks/types.ts";
