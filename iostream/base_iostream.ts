@@ -1551,10 +1551,12 @@ export abstract class BaseIOStream
    * closes. While one is set and nothing is buffered, the stream keeps a
    * read in flight so that it notices the peer closing even when idle (as
    * in Tornado, unread data buffered from the peer holds that off until it
-   * is read); a thrown error is reported through the IOLoop's error
-   * handler. It runs on a turn of the event loop after the close (like
-   * Tornado's `add_callback`), once the code awaiting the read that failed
-   * has run.
+   * is read). Clearing it stops new reads, not the one in flight: that one
+   * ends when the peer sends or closes (see `readInFlight()`;
+   * `IOStream.startTls` refuses while it is). A thrown error is reported
+   * through the IOLoop's error handler. It runs on a turn of the event loop
+   * after the close (like Tornado's `add_callback`), once the code awaiting
+   * the read that failed has run.
    *
    * @param callback The function, or `null`.
    *

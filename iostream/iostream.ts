@@ -260,7 +260,10 @@ export class IOStream extends BaseIOStream {
    * callback: it cannot have one, see below).
    *
    * Rejects with an `Error` when a read is pending or in flight (a close
-   * callback or an iterator keeps one in flight), data is
+   * callback or an iterator keeps one in flight, and clearing the callback
+   * or ending the iteration cannot call back a read already started: it
+   * stays in flight until the peer sends or closes, so set a close callback
+   * only after the upgrade), data is
    * buffered or a write is in progress (Deno's upgrade would consume the
    * connection and strand the read), on non-TCP connections, and always for
    * `serverSide: true`: Deno 2.9 has no way to upgrade an accepted plain
