@@ -1427,6 +1427,14 @@ export abstract class BaseIOStream
       waiter.resolve();
     }
     if (head === tail) this.#waitersTail = head = 0;
+    else if (head >= 64 && head * 2 >= tail) {
+      // Writes kept ahead of their flushes never let the queue empty: move
+      // the waiting ones down, or the array would grow with every write.
+      waiters.copyWithin(0, head, tail);
+      waiters.fill(null, tail - head, tail);
+      this.#waitersTail = tail - head;
+      head = 0;
+    }
     this.#waitersHead = head;
   }
 
