@@ -682,7 +682,8 @@ export abstract class BaseIOStream
    * nothing lands in `buffer` after giving up). `buffer` may be larger than
    * `maxBufferSize`. If the stream
    * closes before a non-partial read filled the buffer, the read rejects
-   * and the bytes it had received are lost.
+   * and gives the bytes it had received back to the stream's buffer, where
+   * a later read (say, `readUntilClose()`) still finds them.
    *
    * @param buffer Where the bytes go.
    * @param options `partial`; `timeout` and `signal` give up
@@ -1121,6 +1122,12 @@ export abstract class BaseIOStream
       if (cb === null) return rest;
       if (rest.length > 0) cb(rest);
       return EMPTY;
+    }
+    if (kind === INTO && this.#rFilled > 0) {
+      // A readInto() that fails gives back the bytes it had taken (copied
+      // over or read straight into the caller's buffer): a later read, say
+      // a readUntilClose(), still gets them.
+      this.#rbuf.unshift(this.#rInto.subarray(0, this.#rFilled));
     }
     this.#clearRead();
     if (kind === CHUNK && this.#error === null) return ITER_DONE;

@@ -235,9 +235,24 @@ export function streamSuite(kind: string, makePair: PairFactory): void {
     await b.write("!");
     await a.readBytes(1);
     const pending = a.readInto(new Uint8Array(10000));
-    await b.write(new Uint8Array(600));
+    await b.write(new Uint8Array(600).fill(6));
     b.close();
     await assert.rejects(pending, StreamClosedError);
+    // What it had received is not lost.
+    const rest = await a.readUntilClose();
+    assert.equal(rest.length, 600);
+    assert.ok(rest.every((x) => x === 6));
+  });
+
+  test("readInto() on a closed stream that cannot fill the buffer keeps the buffered bytes", async ({ a, b }) => {
+    await b.write("hello");
+    b.close();
+    // Fails once the peer's close is seen, and keeps the bytes.
+    await assert.rejects(a.readBytes(10), StreamClosedError);
+    assert.equal(a.closed(), true);
+    await assert.rejects(a.readInto(new Uint8Array(10)), StreamClosedError);
+    assert.equal(a.readBufferSize, 5);
+    assert.equal(text(await a.readUntilClose()), "hello");
   });
 
   test("readUntilClose() resolves with everything once the peer closes", async ({ a, b }) => {

@@ -1011,7 +1011,11 @@ class Model {
       }
     } else if (op.kind === "next" && this.cause.t === "none") {
       this.#settle({ t: "done" });
-    } else this.#settle({ t: "closed" });
+    } else {
+      // A readInto() that fails puts back what it had moved into its buffer.
+      if (op.kind === "into") this.pos = p.start;
+      this.#settle({ t: "closed" });
+    }
   }
 
   #close(cause: Cause): void {
