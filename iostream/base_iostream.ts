@@ -773,7 +773,9 @@ export abstract class BaseIOStream
    * While an iterator is alive (from its first `next()` until it ends) the
    * stream reads ahead, but only while nothing is buffered: a slow loop
    * body holds the peer back rather than filling memory. A `next()` refused
-   * because another read is pending rejects and ends nothing. Ends quietly on a clean close; throws
+   * because another read is pending rejects and ends nothing, but the
+   * stream stops reading ahead for the iterator until a `next()` is
+   * accepted again. Ends quietly on a clean close; throws
    * `StreamClosedError` when the stream closed with an error. Leaving the
    * loop early does not close the stream. The iterator's `return()` also
    * ends a `next()` still waiting for data (with `done`), and the bytes that
@@ -798,10 +800,10 @@ export abstract class BaseIOStream
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     let active = true;
-    // Counted as listening from its first accepted next() on: a `for await`
-    // whose first next() is refused (another read pending) calls no
-    // return(), and counting it from the start would keep a read in flight
-    // (and startTls refusing) for good.
+    // Counted as listening from an accepted next() to a refused one (another
+    // read pending): a `for await` that a refused next() throws out of calls
+    // no return(), and counting it on would keep a read in flight (and
+    // startTls refusing) for good.
     let listening = false;
     // The resolver of this iterator's read while it waits for data.
     let waiting: ((value: never) => void) | null = null;
@@ -816,6 +818,12 @@ export abstract class BaseIOStream
       try {
         this.#checkNotReading();
       } catch (err) {
+        // Not ended, but no longer listening until a next() is accepted: a
+        // `for await` that this throws out of calls no return().
+        if (listening) {
+          listening = false;
+          this.#iterating--;
+        }
         return rejected(err);
       }
       if (!listening) {

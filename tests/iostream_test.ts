@@ -356,6 +356,34 @@ Deno.test("IOStream: a for await that fails at once (a read was pending) leaves 
   }
 });
 
+Deno.test("IOStream: a for await thrown out of by a later refused next() leaves no iterator listening", async () => {
+  const { a, b, close } = await tcpPair();
+  try {
+    await b.write("ab");
+    let started: Promise<Uint8Array> | undefined;
+    await assert.rejects(
+      async () => {
+        for await (const chunk of a) {
+          assert.equal(new TextDecoder().decode(chunk), "ab");
+          started = a.readBytes(1); // the loop body reads on its own
+        }
+      },
+      /another read is pending: readBytes/,
+    );
+    await b.write("x");
+    assert.equal(new TextDecoder().decode(await started!), "x");
+    // The loop is over and nobody reads: no transport read stays in flight.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(a.readInFlight(), false);
+    await b.write("y");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(a.readBufferSize, 0, "nothing read ahead");
+    assert.equal(new TextDecoder().decode(await a.readBytes(1)), "y");
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("IOStream: readInto() after a read left bytes buffered still reads straight into the buffer", async () => {
   // A header line, then a body larger than maxBufferSize read with
   // readInto(): the bytes that came with the header must not make the rest
