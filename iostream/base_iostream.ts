@@ -262,6 +262,11 @@ const ITER_DONE: IteratorReturnResult<undefined> = Object.freeze({
 });
 const encoder = new TextEncoder();
 
+// How a transport's malformed result is named in the error about it.
+function badResult(value: unknown): string {
+  return typeof value === "number" ? String(value) : typeName(value);
+}
+
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -340,6 +345,7 @@ export abstract class BaseIOStream
   #intoBuffer = false; // the read in flight fills #rbuf's reserved space
   #lent = 0; // how much space that read was lent
   #direct = false; // the read in flight fills the pending readInto's buffer
+  #asked = 0; // the length of the buffer the read in flight was given
 
   #closed = false;
   #error: Error | null = null;
@@ -1181,6 +1187,7 @@ export abstract class BaseIOStream
       this.#lent = buf.length;
       this.#readBuf = null;
     } else buf = this.#readBuf ??= new Uint8Array(size);
+    this.#asked = buf.length;
     this.#readInFlight = true;
     let pending: Promise<Uint8Array | number | null>;
     try {
@@ -1202,6 +1209,20 @@ export abstract class BaseIOStream
     if (this.#closed) return;
     if (result === null) {
       this.close();
+      return;
+    }
+    if (
+      typeof result === "number"
+        ? (result >>> 0) !== result || result > this.#asked
+        : !(result instanceof Uint8Array)
+    ) {
+      // A subclass's transport broke the contract: say so, lose nothing more.
+      this.close(
+        new TypeError(
+          `readFromFd() must resolve with a count from 0 to ${this.#asked}, ` +
+            `a Uint8Array or null, got ${badResult(result)}`,
+        ),
+      );
       return;
     }
     const chunkSize = this.#chunkSize;
@@ -1380,6 +1401,7 @@ export abstract class BaseIOStream
   }
 
   #onWroteNow = (n: number): void => {
+    if (!this.#wroteOk(n)) return;
     this.#handed = 0;
     this.#flushed += n;
     if (this.#closed) {
@@ -1400,6 +1422,25 @@ export abstract class BaseIOStream
     } else this.#drain(); // resolves this write, then writes what queued up
   };
 
+  // Whether `n`, what a writeToFd() call resolved with, keeps its contract
+  // (1 to the bytes it was given); else closes the stream and fails the
+  // writes that call carried, as their fate is unknown.
+  #wroteOk(n: number): boolean {
+    const handed = this.#handed;
+    if ((n >>> 0) === n && n >= 1 && n <= handed) return true;
+    this.#handed = 0;
+    this.#wNow = EMPTY;
+    this.#flushing = false;
+    const err = new TypeError(
+      `writeToFd() must resolve with a count from 1 to ${handed}, got ${
+        badResult(n)
+      }`,
+    );
+    if (this.#closed) this.#settleWritesAfterClose();
+    else this.close(err);
+    return false;
+  }
+
   #onWriteNowError = (err: unknown): void => {
     this.#handed = 0;
     this.#wNow = EMPTY;
@@ -1417,6 +1458,7 @@ export abstract class BaseIOStream
         const chunk = wbuf.first();
         this.#handed = chunk.length;
         const n = await this.writeToFd(chunk);
+        if (!this.#wroteOk(n)) break;
         this.#handed = 0;
         this.#flushed += n;
         if (this.#closed) break;

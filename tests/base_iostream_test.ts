@@ -450,6 +450,75 @@ Deno.test("writes kept one ahead of their flushes for ever leave no memory behin
   assert.ok(growth < 1_000_000, `heap grew by ${growth} bytes`);
 });
 
+Deno.test("a transport that breaks the readFromFd()/writeToFd() contract closes the stream with a TypeError", async (t) => {
+  // deno-lint-ignore no-explicit-any
+  type Any = any;
+  class Broken extends BaseIOStream {
+    constructor(readResult: Any, writeResult: Any) {
+      super();
+      this.readResult = readResult;
+      this.writeResult = writeResult;
+    }
+    readResult: Any;
+    writeResult: Any;
+    protected override readFromFd(): Promise<Any> {
+      return Promise.resolve(this.readResult);
+    }
+    protected override writeToFd(): Promise<number> {
+      return Promise.resolve(this.writeResult);
+    }
+    protected override closeFd(): void {}
+  }
+  const reads: Array<[string, unknown, RegExp]> = [
+    ["undefined", undefined, /got undefined/],
+    [
+      "a negative count",
+      -1,
+      /count from 0 to \d+, a Uint8Array or null, got -1/,
+    ],
+    ["a count past the buffer", 1e9, /got 1000000000/],
+    ["a fraction", 0.5, /got 0\.5/],
+    ["an ArrayBuffer", new ArrayBuffer(4), /got ArrayBuffer/],
+    ["a Uint16Array", new Uint16Array(2), /got Uint16Array/],
+    ["a string", "a\n", /got string/],
+  ];
+  for (const [name, result, message] of reads) {
+    await t.step(`readFromFd() resolving ${name}`, async () => {
+      const stream = new Broken(result, 1);
+      const err = await stream.readUntil("\n").then(
+        () => assert.fail("the read resolved"),
+        (e) => e,
+      );
+      assert.ok(err instanceof StreamClosedError);
+      assert.ok(err.realError instanceof TypeError);
+      assert.match(err.realError.message, message);
+      assert.equal(stream.closed(), true);
+    });
+  }
+  const writes: Array<[string, unknown, RegExp]> = [
+    ["0 (it would spin)", 0, /count from 1 to 5, got 0/],
+    ["more than it was given", 6, /got 6/],
+    ["undefined", undefined, /got undefined/],
+  ];
+  for (const [name, result, message] of writes) {
+    await t.step(`writeToFd() resolving ${name}`, async () => {
+      const stream = new Broken(null, result);
+      const first = stream.write("hello");
+      const queued = stream.write("world");
+      for (const write of [first, queued]) {
+        const err = await write.then(
+          () => assert.fail("the write resolved"),
+          (e) => e,
+        );
+        assert.ok(err instanceof StreamClosedError);
+        assert.ok(err.realError instanceof TypeError);
+        assert.match(err.realError.message, message);
+      }
+      assert.equal(stream.closed(), true);
+    });
+  }
+});
+
 Deno.test("write promises resolve in call order, a zero-length write included", async () => {
   const stream = new HeldWrites();
   const order: string[] = [];
