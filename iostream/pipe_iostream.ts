@@ -69,6 +69,10 @@ export class PipeIOStream extends BaseIOStream {
   #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   // What a default reader's chunk held past the buffer a read asked to fill.
   #rest: Uint8Array | null = null;
+  // The rejecter of the writeToFd() call in progress, and the timer that
+  // fails it after close() if the writable end never takes it.
+  #inFlight: ((err: unknown) => void) | null = null;
+  #cutOff: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Wraps the given stream ends; the stream owns them from now on (it locks
@@ -171,7 +175,10 @@ export class PipeIOStream extends BaseIOStream {
           }, not a Uint8Array`,
         );
       }
-      if (value.length > 0) chunk = value;
+      // A copy of our own: the producer may reuse its memory once the
+      // chunk was read (a generator behind ReadableStream.from() refilling
+      // one array), and the stream's buffer keeps large chunks as they are.
+      if (value.length > 0) chunk = value.slice();
     }
     // No more than asked for, as from a socket: one big chunk must not
     // overfill the read buffer (maxBufferSize) after a read it satisfied.
@@ -213,7 +220,7 @@ export class PipeIOStream extends BaseIOStream {
    * @param data The bytes to write.
    * @returns How many were written.
    */
-  protected override async writeToFd(data: Uint8Array): Promise<number> {
+  protected override writeToFd(data: Uint8Array): Promise<number> {
     // A copy the sink owns: web streams pass chunks on by reference, and a
     // sink or an identity TransformStream may still hold this one after its
     // write resolved, when the memory goes back to the stream's write
@@ -221,12 +228,41 @@ export class PipeIOStream extends BaseIOStream {
     // At most PIPE_WRITE_MAX bytes a call, so that one huge write() never
     // needs a second copy of itself in memory.
     const copy = data.slice(0, PIPE_WRITE_MAX);
-    await this.#writer!.write(copy); // refused when there is none
-    return copy.length;
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const settled = () => {
+      this.#inFlight = null;
+      clearTimeout(this.#cutOff);
+    };
+    this.#inFlight = reject;
+    this.#writer!.write(copy).then(() => {
+      settled();
+      resolve(copy.length);
+    }, (err) => {
+      settled();
+      reject(err);
+    });
+    return promise;
   }
 
-  /** Closes the writable end after queued data and cancels the readable. */
+  /**
+   * Closes the writable end after queued data and cancels the readable. A
+   * write the writable end has not taken yet gets one more turn of the
+   * event loop, then fails: a sink that stopped taking data (a child that
+   * does not read its stdin) would otherwise hold it for ever.
+   */
   protected override closeFd(): void {
+    const fail = this.#inFlight;
+    if (fail !== null) {
+      this.#cutOff = setTimeout(
+        () =>
+          fail(
+            new Deno.errors.Interrupted(
+              "PipeIOStream closed before the writable end took the write",
+            ),
+          ),
+        0,
+      );
+    }
     this.#writer?.close().catch(() => {});
     this.#byob?.cancel().catch(() => {});
     this.#reader?.cancel().catch(() => {});

@@ -367,3 +367,37 @@ Deno.test("PipeIOStream over a default readable takes a chunk bigger than maxBuf
   assert.equal(new TextDecoder().decode(last.subarray(-4)), "tail");
   assert.equal(pipe.error, null);
 });
+
+Deno.test("PipeIOStream keeps its own copy of a default reader's chunks: a producer reusing its array changes nothing read", async () => {
+  // The generator refills one array for each chunk it yields, once the
+  // stream asks for the next chunk (ReadableStream.from pulls lazily).
+  const shared = new Uint8Array(40000);
+  async function* refilled() {
+    for (const byte of [65, 66]) {
+      shared.fill(byte);
+      yield shared;
+    }
+  }
+  const pipe = new PipeIOStream(ReadableStream.from(refilled()));
+  const all = await pipe.readUntilClose();
+  assert.equal(all.length, 80000);
+  assert.ok(all.subarray(0, 40000).every((b) => b === 65), "first chunk");
+  assert.ok(all.subarray(40000).every((b) => b === 66), "second chunk");
+});
+
+Deno.test("PipeIOStream.close() fails a write its stalled writable end never takes, one turn later", async () => {
+  // An identity TransformStream nobody reads: the sink takes nothing.
+  const stalled = new TransformStream<Uint8Array, Uint8Array>();
+  const pipe = new PipeIOStream(stalled.writable);
+  const handed = pipe.write("first"); // given to the writable end, waiting
+  const queued = pipe.write("second"); // still in the stream's queue
+  await flush();
+  assert.equal(await isPending(handed), true);
+  const closed = Promise.withResolvers<void>();
+  pipe.setCloseCallback(() => closed.resolve());
+  pipe.close();
+  await assert.rejects(queued, StreamClosedError);
+  await assert.rejects(handed, StreamClosedError);
+  await closed.promise;
+  assert.equal(pipe.writing(), false);
+});
