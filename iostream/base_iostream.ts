@@ -437,6 +437,9 @@ export abstract class BaseIOStream
   /**
    * Releases the transport. Called once, by {@linkcode close}. It must not
    * throw; a pending {@linkcode readFromFd} may reject or resolve afterwards.
+   * A pending {@linkcode writeToFd} must settle soon after (closing a
+   * socket cancels its write): the writes it carries wait for it, and
+   * resolve if it took all their bytes.
    */
   protected abstract closeFd(): void;
 
@@ -1191,7 +1194,9 @@ export abstract class BaseIOStream
     this.#readInFlight = true;
     let pending: Promise<Uint8Array | number | null>;
     try {
-      pending = this.readFromFd(buf);
+      // Promise.resolve: a subclass that returns a plain value still gets a
+      // clear error from #onRead, not a TypeError thrown out of a read.
+      pending = Promise.resolve(this.readFromFd(buf));
     } catch (err) {
       this.#onReadError(err);
       return;
@@ -1392,7 +1397,11 @@ export abstract class BaseIOStream
     this.#handed = bytes.length - off;
     let pending: Promise<number>;
     try {
-      pending = this.writeToFd(off === 0 ? bytes : bytes.subarray(off));
+      // Promise.resolve: a subclass may return a plain count, as an async
+      // method's await allowed (a native promise comes back as it is).
+      pending = Promise.resolve(
+        this.writeToFd(off === 0 ? bytes : bytes.subarray(off)),
+      );
     } catch (err) {
       this.#onWriteNowError(err);
       return;
@@ -1483,8 +1492,11 @@ export abstract class BaseIOStream
       waiters[head++] = null;
       waiter.resolve();
     }
-    if (head === tail) this.#waitersTail = head = 0;
-    else if (head >= 64 && head * 2 >= tail) {
+    if (head === tail) {
+      this.#waitersTail = head = 0;
+      // After a burst, give the storage back (an idle stream keeps none).
+      if (waiters.length > 64) waiters.length = 0;
+    } else if (head >= 64 && head * 2 >= tail) {
       // Writes kept ahead of their flushes never let the queue empty: move
       // the waiting ones down, or the array would grow with every write.
       waiters.copyWithin(0, head, tail);
@@ -1510,7 +1522,10 @@ export abstract class BaseIOStream
       waiter.reject(this.#closedError());
     }
     this.#waitersTail = keep;
-    if (keep === head) this.#waitersHead = this.#waitersTail = 0;
+    if (keep === head) {
+      this.#waitersHead = this.#waitersTail = 0;
+      if (waiters.length > 64) waiters.length = 0;
+    }
   }
 
   // The transport write that was in progress when the stream closed has

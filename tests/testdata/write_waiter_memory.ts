@@ -1,7 +1,7 @@
 // Run by tests/base_iostream_test.ts with --v8-flags=--expose-gc: N writes,
 // each made before the one ahead of it resolved (so the stream's queue of
-// waiting writes never empties), and the heap after a full GC compared with
-// the heap before. Prints one JSON line.
+// waiting writes never empties), then N writes queued at once, and the heap
+// after a full GC compared with the heap before. Prints one JSON line.
 import { BaseIOStream } from "../../iostream/mod.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -38,9 +38,20 @@ function heap(): number {
   return Deno.memoryUsage().heapUsed;
 }
 
+// Then a burst: N writes queued at once, all awaited; the idle stream must
+// not keep what the burst needed.
+async function burst(n: number): Promise<void> {
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) writes.push(stream.write(message));
+  await Promise.all(writes);
+}
+
 await writeAhead(1000); // warm up
+await burst(1000);
 const before = heap();
 await writeAhead(N);
 const after = heap();
+await burst(N);
+const afterBurst = heap();
 stream.close();
-console.log(JSON.stringify({ n: N, before, after }));
+console.log(JSON.stringify({ n: N, before, after, afterBurst }));
