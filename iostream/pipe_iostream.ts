@@ -2,6 +2,7 @@
 
 import { rejected } from "../concurrent/_quiet.ts";
 import { BaseIOStream, type StreamOptions } from "./base_iostream.ts";
+import { COALESCE_MAX } from "./_stream_buffer.ts";
 import { typeName } from "./_type_name.ts";
 
 // The most bytes one write to the writable end copies and passes on.
@@ -175,10 +176,18 @@ export class PipeIOStream extends BaseIOStream {
           }, not a Uint8Array`,
         );
       }
-      // A copy of our own: the producer may reuse its memory once the
-      // chunk was read (a generator behind ReadableStream.from() refilling
-      // one array), and the stream's buffer keeps large chunks as they are.
-      if (value.length > 0) chunk = value.slice();
+      if (value.length > 0) chunk = value;
+    }
+    if (
+      chunk !== this.#rest &&
+      (chunk.length > COALESCE_MAX || chunk.length > buf.length)
+    ) {
+      // A copy of our own where it would be kept: the producer may reuse
+      // its memory once the chunk was read (a generator behind
+      // ReadableStream.from() refilling one array), and both the rest of a
+      // split chunk and a large chunk (which the stream's buffer keeps as
+      // it is) outlive this read. Smaller ones the buffer copies anyway.
+      chunk = chunk.slice();
     }
     // No more than asked for, as from a socket: one big chunk must not
     // overfill the read buffer (maxBufferSize) after a read it satisfied.
@@ -247,8 +256,10 @@ export class PipeIOStream extends BaseIOStream {
   /**
    * Closes the writable end after queued data and cancels the readable. A
    * write the writable end has not taken yet gets one more turn of the
-   * event loop, then fails: a sink that stopped taking data (a child that
-   * does not read its stdin) would otherwise hold it for ever.
+   * event loop (a timer), then fails: a sink that stopped taking data (a
+   * child that does not read its stdin) would otherwise hold it for ever.
+   * A test that closes a stalled pipe should await that write, or Deno's
+   * sanitizer sees the timer.
    */
   protected override closeFd(): void {
     const fail = this.#inFlight;
