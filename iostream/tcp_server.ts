@@ -608,8 +608,10 @@ export class TCPServer {
    * handler to return: what it does once its `close()` has resolved is
    * part of the shutdown. The `timeout` or `signal` of a call from outside
    * bounds that wait too (the handler gets one turn of the event loop once
-   * the limit is reached, then is left and reported as above); the
-   * handler's own limit bounds only its wait for the others.
+   * the limit is reached, then is left and reported once, apart from the
+   * others: "N TCPServer handlers that called close() still running after
+   * close() timed out"); the handler's own limit bounds only its wait for
+   * the others.
    *
    * @param options How long to wait for handlers.
    * @returns A promise that resolves when every listener, stream and
@@ -675,7 +677,9 @@ export class TCPServer {
         this.#allTasks().then(() => undefined),
         this.#outsideEnd.promise,
       ]);
-      if (cut !== undefined) this.#reportLeft(await this.#oneTurn(), cut);
+      if (cut !== undefined) {
+        this.#reportLeft(await this.#oneTurn(), " that called close()", cut);
+      }
     } finally {
       this.#outsideOver = true;
       for (const cleanup of this.#outsideCleanups) cleanup();
@@ -695,15 +699,15 @@ export class TCPServer {
     return [...this.#tasks].filter((t) => !this.#abandoned.has(t));
   }
 
-  // Leaves `left` running and reports them once.
-  #reportLeft(left: Array<Promise<void>>, cut: string): void {
+  // Leaves `left` running and reports them once (`which`: what they did).
+  #reportLeft(left: Array<Promise<void>>, which: string, cut: string): void {
     if (left.length === 0) return;
     for (const task of left) this.#abandoned.add(task);
     reportCallbackError(
       new Error(
         `${left.length} TCPServer handler${
           left.length === 1 ? "" : "s"
-        } still running after close() ${cut}`,
+        }${which} still running after close() ${cut}`,
       ),
       "TCPServer close",
     );
@@ -754,6 +758,7 @@ export class TCPServer {
     }
     this.#reportLeft(
       [...this.#tasks].filter((t) => !this.#closers.has(t)),
+      "",
       cut,
     );
   }

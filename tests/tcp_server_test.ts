@@ -1180,7 +1180,7 @@ Deno.test("TCPServer.close() called from inside a handler", async (t) => {
         };
       }
       const message = (cut: string) =>
-        `1 TCPServer handler still running after close() ${cut}`;
+        `1 TCPServer handler that called close() still running after close() ${cut}`;
 
       await t.step("timeout", async () => {
         using capture = captureReports();
