@@ -634,7 +634,10 @@ export abstract class BaseIOStream
    * Python's bytes patterns in Tornado, JavaScript classes and flags see
    * those characters as Unicode: `\s` also matches byte 0xA0, and with `i`
    * `/\xe9/` also matches 0xC9. Spell out byte classes (`[ \t]`) where that
-   * matters.
+   * matters. Each arrival of data searches all the buffered text again (as
+   * in Tornado: a match may start anywhere), so against a peer you do not
+   * trust, set `maxBytes`: with a large buffer, a peer sending one byte at
+   * a time makes every byte cost a search of all of it.
    *
    * @param regex The pattern; its `g` and `y` flags are ignored.
    * @param options `maxBytes`: fail (and close) when no match can end within
