@@ -1440,16 +1440,13 @@ export abstract class BaseIOStream
   #wroteOk(n: number): boolean {
     const handed = this.#handed;
     if ((n >>> 0) === n && n >= 1 && n <= handed) return true;
-    this.#handed = 0;
-    this.#wNow = EMPTY;
-    this.#flushing = false;
-    const err = new TypeError(
-      `writeToFd() must resolve with a count from 1 to ${handed}, got ${
-        badResult(n)
-      }`,
+    this.#onWriteNowError(
+      new TypeError(
+        `writeToFd() must resolve with a count from 1 to ${handed}, got ${
+          badResult(n)
+        }`,
+      ),
     );
-    if (this.#closed) this.#settleWritesAfterClose();
-    else this.close(err);
     return false;
   }
 
