@@ -1565,6 +1565,21 @@ export abstract class BaseIOStream
    * await assert.rejects(stream.write("late"), StreamClosedError);
    * await assert.rejects(stream.readBytes(1), StreamClosedError);
    * ```
+   *
+   * @example Reply, then close at once
+   * ```ts
+   * import { IOStream } from "@squall/io/iostream";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const stream = await IOStream.connect(listener.addr);
+   * const server = new IOStream(await listener.accept());
+   * const sent = stream.write("bye\n");
+   * stream.close();
+   * await sent; // the OS had taken it: it resolves
+   * const reply = await server.readUntilClose();
+   * assert.equal(new TextDecoder().decode(reply), "bye\n");
+   * ```
    */
   close(error?: unknown): void {
     if (this.#closed) return;
