@@ -56,6 +56,11 @@
  * implementation fails instead of winning. Scenario 4 runs each side in its
  * own child process (`conc.ts`) so its peak RSS is its own.
  *
+ * Every metric with a target also gets a `[info: raw/raw, back to back]`
+ * row from the same reps: the ABBA order runs raw twice in a row between
+ * reps, and those pairs show how far two runs of the same code differ on
+ * the machine at that moment (the noise a squall/raw ratio sits in).
+ *
  * The echo scenario also runs `raw-alloc` (the raw loops reading into a
  * fresh buffer per read, as any API returning owned memory must) in the
  * same reps, after each raw/squall pair. Its rows are marked `[info: …]`,
@@ -402,6 +407,20 @@ function scenarios(quick: boolean, repsOverride: number): Scenario[] {
   ];
 }
 
+/**
+ * The raw reps run back to back in ABBA order (rep 2k+1 ends with raw, rep
+ * 2k+2 starts with it): those pairs, earlier and later.
+ */
+function backToBack(raw: number[][]): [number[][], number[][]] {
+  const earlier: number[][] = [];
+  const later: number[][] = [];
+  for (let k = 1; k + 1 < raw.length; k += 2) {
+    earlier.push(raw[k]!);
+    later.push(raw[k + 1]!);
+  }
+  return [earlier, later];
+}
+
 function fmt(x: number, digits: number): string {
   return x.toLocaleString("en-US", {
     minimumFractionDigits: digits,
@@ -580,6 +599,25 @@ async function main(): Promise<void> {
         test: samples.test.map((v) => v[i]!),
       })
     );
+    // The noise floor, from the same reps: in ABBA order raw runs twice in
+    // a row (the end of one odd rep, the start of the next even one), and
+    // those raw/raw ratios show how far two runs of the same code differ.
+    const [earlier, later] = backToBack(samples.raw);
+    if (earlier.length > 0) {
+      s.metrics.forEach((metric, i) => {
+        if (Number.isNaN(metric.target)) return;
+        rows.push({
+          metric: {
+            ...metric,
+            target: NaN,
+            name: `${metric.name} [info: raw/raw, back to back]`,
+          },
+          raw: earlier.map((v) => v[i]!),
+          test: later.map((v) => v[i]!),
+          sides: { raw: "raw", test: "raw (next run)" },
+        });
+      });
+    }
     if (s.floor !== undefined) {
       // Informational rows, no target: the floor against raw, then the
       // implementation under test against the floor.
