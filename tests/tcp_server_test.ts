@@ -651,39 +651,44 @@ Deno.test("TCPServer.close({ timeout: 0 }) cuts short an earlier close() still w
   client.close();
 });
 
+// A server whose one client's handler runs `first`, then waits on something
+// other than its stream until `release()`; resolves once `first` is done.
+async function heldServer(
+  first: (server: TCPServer, stream: IOStream) => unknown,
+): Promise<{ server: TCPServer; client: IOStream; release(): Promise<void> }> {
+  const released = Promise.withResolvers<void>();
+  const returned = Promise.withResolvers<void>();
+  const entered = Promise.withResolvers<void>();
+  const server: TCPServer = new TCPServer({
+    async handler(stream) {
+      await first(server, stream);
+      entered.resolve();
+      await released.promise;
+      returned.resolve();
+    },
+  });
+  const client = await connect(server.listen(0, HOST).port);
+  await entered.promise;
+  return {
+    server,
+    client,
+    release: async () => {
+      released.resolve();
+      await returned.promise;
+      client.close();
+    },
+  };
+}
+
 Deno.test("TCPServer.close() with a timeout or signal does not wait for ever for a handler stuck on something else", async (t) => {
   // A handler that waits on something other than its stream (a queue, a
   // condition) until the test lets it go.
-  async function stuckServer(): Promise<{
-    server: TCPServer;
-    client: IOStream;
-    streamClosed: Promise<void>;
-    release(): Promise<void>;
-  }> {
-    const released = Promise.withResolvers<void>();
-    const returned = Promise.withResolvers<void>();
+  async function stuckServer() {
     const streamClosed = Promise.withResolvers<void>();
-    const entered = Promise.withResolvers<void>();
-    const server = new TCPServer({
-      async handler(stream) {
-        stream.setCloseCallback(() => streamClosed.resolve());
-        entered.resolve();
-        await released.promise;
-        returned.resolve();
-      },
-    });
-    const client = await connect(server.listen(0, HOST).port);
-    await entered.promise;
-    return {
-      server,
-      client,
-      streamClosed: streamClosed.promise,
-      release: async () => {
-        released.resolve();
-        await returned.promise;
-        client.close();
-      },
-    };
+    const held = await heldServer((_, stream) =>
+      stream.setCloseCallback(() => streamClosed.resolve())
+    );
+    return { ...held, streamClosed: streamClosed.promise };
   }
   function assertReported(
     reports: Array<[unknown, string]>,
@@ -1151,34 +1156,7 @@ Deno.test("TCPServer.close() called from inside a handler", async (t) => {
     async (t) => {
       // The handler calls close() itself, then waits on something other
       // than its stream until the test lets it go.
-      async function hangingCloser(): Promise<{
-        server: TCPServer;
-        client: IOStream;
-        release(): Promise<void>;
-      }> {
-        const released = Promise.withResolvers<void>();
-        const returned = Promise.withResolvers<void>();
-        const closed = Promise.withResolvers<void>();
-        const server: TCPServer = new TCPServer({
-          async handler() {
-            await server.close();
-            closed.resolve();
-            await released.promise;
-            returned.resolve();
-          },
-        });
-        const client = await connect(server.listen(0, HOST).port);
-        await closed.promise;
-        return {
-          server,
-          client,
-          release: async () => {
-            released.resolve();
-            await returned.promise;
-            client.close();
-          },
-        };
-      }
+      const hangingCloser = () => heldServer((server) => server.close());
       const message = (cut: string) =>
         `1 TCPServer handler that called close() still running after close() ${cut}`;
 
