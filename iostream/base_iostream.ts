@@ -1493,10 +1493,10 @@ export abstract class BaseIOStream
       waiter.resolve();
     }
     if (head === tail) {
-      this.#waitersTail = head = 0;
-      // After a burst, give the storage back (an idle stream keeps none).
-      if (waiters.length > 64) waiters.length = 0;
-    } else if (head >= 64 && head * 2 >= tail) {
+      this.#noWaiters();
+      return;
+    }
+    if (head >= 64 && head * 2 >= tail) {
       // Writes kept ahead of their flushes never let the queue empty: move
       // the waiting ones down, or the array would grow with every write.
       waiters.copyWithin(0, head, tail);
@@ -1522,10 +1522,14 @@ export abstract class BaseIOStream
       waiter.reject(this.#closedError());
     }
     this.#waitersTail = keep;
-    if (keep === head) {
-      this.#waitersHead = this.#waitersTail = 0;
-      if (waiters.length > 64) waiters.length = 0;
-    }
+    if (keep === head) this.#noWaiters();
+  }
+
+  // The queue of waiting writes is empty: start it over at slot 0, and
+  // after a burst give the storage back (an idle stream keeps none).
+  #noWaiters(): void {
+    this.#waitersHead = this.#waitersTail = 0;
+    if (this.#waiters.length > 64) this.#waiters.length = 0;
   }
 
   // The transport write that was in progress when the stream closed has
